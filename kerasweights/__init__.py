@@ -1,0 +1,30 @@
+"""kerasweights: initializers, gated recurrent layers, gradient-health
+callbacks and fairness penalties for Keras 3, found as plugins.
+
+Importing the package discovers every installed plugin (entry-point group
+``kerasweights.plugins``) and registers it with Keras, so a saved model that
+uses any of them loads after ``import kerasweights``.
+"""
+
+from kerasweights import errors
+from kerasweights.registry import PluginRecord
+from kerasweights.registry import custom_objects
+from kerasweights.registry import get_plugin
+from kerasweights.registry import kinds
+from kerasweights.registry import load_plugins
+from kerasweights.registry import plugins
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "__version__",
+    "errors",
+    "PluginRecord",
+    "custom_objects",
+    "get_plugin",
+    "kinds",
+    "load_plugins",
+    "plugins",
+]
+
+load_plugins()

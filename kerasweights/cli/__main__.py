@@ -1,0 +1,3 @@
+from kerasweights.cli import entry_point
+
+entry_point()
