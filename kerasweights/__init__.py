@@ -6,13 +6,17 @@ Importing the package discovers every installed plugin (entry-point group
 uses any of them loads after ``import kerasweights``.
 """
 
-from kerasweights import errors
-from kerasweights.registry import PluginRecord
-from kerasweights.registry import custom_objects
-from kerasweights.registry import get_plugin
-from kerasweights.registry import kinds
-from kerasweights.registry import load_plugins
-from kerasweights.registry import plugins
+from kerasweights._startup import import_keras
+
+import_keras()
+
+from kerasweights import errors  # noqa: E402
+from kerasweights.registry import PluginRecord  # noqa: E402
+from kerasweights.registry import custom_objects  # noqa: E402
+from kerasweights.registry import get_plugin  # noqa: E402
+from kerasweights.registry import kinds  # noqa: E402
+from kerasweights.registry import load_plugins  # noqa: E402
+from kerasweights.registry import plugins  # noqa: E402
 
 __version__ = "0.1.0"
 

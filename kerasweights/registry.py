@@ -36,6 +36,7 @@ from kerasweights.errors import PluginNotFoundError
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "KNOWN_KINDS",
     "PluginRecord",
     "load_plugins",
     "plugins",
@@ -52,6 +53,17 @@ _BASE_KINDS = (
     (keras.layers.RNN, "recurrent"),
     (keras.callbacks.Callback, "callback"),
     (keras.regularizers.Regularizer, "regularizer"),
+)
+
+#: The kinds the design names; `plugins(kind)` accepts these even when no
+#: plugin of that kind is installed, plus any kind an installed plugin uses.
+KNOWN_KINDS = (
+    "initializer",
+    "recurrent",
+    "callback",
+    "regularizer",
+    "constraint",
+    "compressor",
 )
 
 _lock = threading.Lock()
@@ -240,6 +252,27 @@ def _discover():
     return records
 
 
+def _register_bare_aliases(records):
+    """Let files that name our classes without ``package>`` load (C03).
+
+    Every class registered under the package prefix of an installed plugin
+    also answers to its bare name, unless Keras already knows that bare name
+    or two packages want it.
+    """
+    prefixes = {r.registered_name.split(">", 1)[0] for r in records}
+    registry = keras.saving.get_custom_objects()
+    wanted = {}
+    for name, obj in list(registry.items()):
+        if ">" not in name:
+            continue
+        package, bare = name.split(">", 1)
+        if package in prefixes:
+            wanted.setdefault(bare, []).append(obj)
+    for bare, objs in wanted.items():
+        if len(objs) == 1 and bare not in registry:
+            registry[bare] = objs[0]
+
+
 def load_plugins(reload=False):
     """Discover and import every installed plugin.
 
@@ -264,6 +297,7 @@ def load_plugins(reload=False):
             if reload:
                 importlib.invalidate_caches()
             _records = _discover()
+            _register_bare_aliases(_records)
         return list(_records)
 
 
@@ -282,7 +316,7 @@ def plugins(kind=None):
     records = load_plugins()
     if kind is None:
         return records
-    known = sorted({r.kind for r in records})
+    known = sorted(set(KNOWN_KINDS) | {r.kind for r in records})
     if kind not in known:
         raise InvalidArgumentError(
             f"`kind` must be one of {known}. Received: kind={kind!r}"

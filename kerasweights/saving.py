@@ -1,0 +1,174 @@
+"""Loading model files with errors a user can act on.
+
+`load_model` wraps ``keras.saving.load_model``. Before Keras sees the file it
+checks that the path is a readable ``.keras`` archive and that every custom
+object the file names is registered; what is missing is named with the
+Python package that would provide it. Whatever still goes wrong while Keras
+loads comes back as one `ModelFileError` line.
+
+Files written with the bare class name of one of our objects (``"MGU"``
+rather than ``"kerasweights>MGU"``, case C03) load too: `load_plugins`
+registers a bare alias for every class of an installed plugin package,
+unless two packages want the same bare name.
+"""
+
+import importlib.util
+import json
+import os
+import zipfile
+
+import keras
+
+from kerasweights.errors import ModelFileError
+
+__all__ = ["load_model", "read_model_config", "missing_objects"]
+
+
+def read_model_config(path):
+    """Read the ``config.json`` of a ``.keras`` file without building it.
+
+    Args:
+        path: Path of a ``.keras`` file.
+
+    Returns:
+        The parsed configuration dict.
+
+    Raises:
+        ModelFileError: The path is missing, a folder, not a zip archive
+            (truncated or another format) or lacks ``config.json``.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelFileError(
+            f"Model file {path!r} does not exist. Expected a .keras file "
+            "written by model.save()."
+        )
+    if os.path.isdir(path):
+        raise ModelFileError(
+            f"Model path {path!r} is a folder. Expected a .keras file "
+            "written by model.save()."
+        )
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            if "config.json" not in names:
+                raise ModelFileError(
+                    f"Model file {path!r} is a zip archive without "
+                    "config.json, not a Keras model. Expected a .keras file "
+                    "written by model.save()."
+                )
+            raw = archive.read("config.json")
+    except zipfile.BadZipFile as exc:
+        raise ModelFileError(
+            f"Model file {path!r} is not a Keras model file (not a complete "
+            "zip archive: truncated or another format). Expected a .keras "
+            "file written by model.save()."
+        ) from exc
+    except OSError as exc:
+        raise ModelFileError(
+            f"Model file {path!r} cannot be read: {exc.strerror or exc}."
+        ) from exc
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise ModelFileError(
+            f"Model file {path!r} has a config.json that is not valid JSON; "
+            "the file is damaged."
+        ) from exc
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def missing_objects(config):
+    """Custom objects a model config names that are not registered.
+
+    Args:
+        config: A model configuration as stored in a ``.keras`` file.
+
+    Returns:
+        A sorted list of ``(registered_name, module)`` pairs.
+    """
+    missing = set()
+    for node in _walk(config):
+        registered = node.get("registered_name")
+        if not isinstance(registered, str) or "class_name" not in node:
+            continue
+        module = node.get("module") or ""
+        if module == "keras" or module.startswith("keras."):
+            continue
+        if keras.saving.get_registered_object(registered) is None:
+            missing.add((registered, module))
+    return sorted(missing)
+
+
+def _provider_hint(registered, module):
+    package = (module or registered.split(">", 1)[0]).split(".")[0]
+    if not package:
+        return ""
+    try:
+        installed = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        installed = False
+    if installed:
+        return (
+            f" (Python package {package!r} is installed but does not register"
+            " it: check its version)"
+        )
+    dist = package.replace("_", "-")
+    return (
+        f" (from Python package {package!r}, which is not installed; "
+        f"try `pip install {dist}`)"
+    )
+
+
+def load_model(path, compile=True, safe_mode=True):
+    """Load a ``.keras`` model, with one clear error when that fails.
+
+    Args:
+        path: Path of a ``.keras`` file.
+        compile: Passed to ``keras.saving.load_model``.
+        safe_mode: Passed to ``keras.saving.load_model``.
+
+    Returns:
+        The loaded Keras model.
+
+    Raises:
+        ModelFileError: The file is missing, damaged, not a Keras model, or
+            needs a plugin that is not installed (the message names the
+            registered name and the package that provides it).
+    """
+    import kerasweights  # registers every installed plugin
+
+    kerasweights.load_plugins()
+    path = os.fspath(path)
+    config = read_model_config(path)
+    missing = missing_objects(config)
+    if missing:
+        registered, module = missing[0]
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise ModelFileError(
+            f"Model file {path!r} needs the custom object {registered!r}"
+            f"{_provider_hint(registered, module)}{more}."
+        )
+    try:
+        return keras.saving.load_model(
+            path, compile=compile, safe_mode=safe_mode
+        )
+    except ModelFileError:
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split())
+        if len(detail) > 300:
+            detail = detail[:297] + "..."
+        raise ModelFileError(
+            f"Model file {path!r} could not be loaded by Keras: "
+            f"{type(exc).__name__}: {detail}"
+        ) from exc
