@@ -1,4 +1,4 @@
-"""Loading model files: clear errors (C04 missing plugin) and bare names (C03)."""
+"""Loading model files: clear errors (C04) and bare registered names (C03)."""
 
 import json
 import os
