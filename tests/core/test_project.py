@@ -59,4 +59,4 @@ def test_ci_runs_exactly_the_readme_test_command():
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     command = [line for line in ci if line.startswith("python3 -m venv")]
     assert len(command) == 1
-    assert command[0].replace(" -q", "") in readme.replace(" -q", "")
+    assert command[0] in readme.splitlines()
