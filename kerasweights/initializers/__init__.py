@@ -1,3 +1,20 @@
-"""initializers."""
+"""Initializers Keras lacks: gain-aware variance scaling, orthogonal with
+gain, delta-orthogonal, chrono, IRNN identity, ZerO, LSUV and Fixup.
 
-__all__ = []
+Every class here that sets ``plugin_kind`` is an initializer plugin,
+registered for Keras serialization as ``kerasweights>Name``.
+"""
+
+from kerasweights.initializers.base import activation_gain
+from kerasweights.initializers.base import compute_fans
+from kerasweights.initializers.orthogonal import DeltaOrthogonal
+from kerasweights.initializers.orthogonal import OrthogonalGain
+from kerasweights.initializers.variance_scaling import GainVarianceScaling
+
+__all__ = [
+    "DeltaOrthogonal",
+    "GainVarianceScaling",
+    "OrthogonalGain",
+    "activation_gain",
+    "compute_fans",
+]
