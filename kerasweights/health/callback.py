@@ -1,0 +1,475 @@
+"""The `GradientHealth` callback."""
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import warnings
+
+import keras
+
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
+from kerasweights.health.diagnoses import DIAGNOSES
+from kerasweights.health.diagnoses import Thresholds
+from kerasweights.health.diagnoses import diagnose
+from kerasweights.health.errors import GradientHealthError
+from kerasweights.health.errors import GradientHealthWarning
+from kerasweights.health.tap import GradientTap
+
+__all__ = ["GradientHealth"]
+
+_ON_PROBLEM = ("warn", "stop", "raise")
+_THRESHOLD_NAMES = tuple(f.name for f in dataclasses.fields(Thresholds))
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgumentError(
+            f"`{name}` must be a positive integer. Received: {name}={value!r}"
+        )
+    return value
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class GradientHealth(keras.callbacks.Callback):
+    """Watches the gradients of every training step and diagnoses problems.
+
+    The callback taps the gradients that ``fit`` itself computes and hands
+    to the optimizer (see `kerasweights.health.tap`): global and per-layer
+    L2 norms, max abs, NaN/Inf and exact-zero counts, the update-to-weight
+    ratio, dead ReLU units and tanh/sigmoid saturation, all computed inside
+    the compiled train step. It works with Sequential, functional and
+    subclassed models, ``jit_compile=True``, ``steps_per_execution > 1``
+    and ``mixed_float16`` (norms are unscaled; a step the loss-scale
+    optimizer skipped for overflow is reported as skipped, not as a NaN).
+
+    After each read it runs the diagnoses (``nan``, ``exploding``,
+    ``vanishing``, ``dead_relu``, ``saturated``, ``update_ratio_high``,
+    ``update_ratio_low``, ``loss_not_decreasing``, ``oscillating``; see
+    docs/health.md) and acts on a new problem as ``on_problem`` says.
+
+    Figures go into the ``logs`` dict at the end of each read batch and of
+    each epoch (``grad_norm``, ``grad_max_abs``, ``grad_nonfinite``,
+    ``grad_update_ratio``, ``grad_problems`` and ``grad_norm/<layer>``), so
+    History, CSVLogger and TensorBoard see them.
+
+    When training is stopped (``"stop"`` or ``"raise"``) for a non-finite
+    value, the model's trainable weights are set back to the last finite
+    values the tap saw and saved to ``recovery_path``; the warning or error
+    says where. Only trainable weights are kept this way.
+
+    Args:
+        every_n_steps: Record and check every n-th training step. 1 checks
+            every step; 10 costs about a tenth as much.
+        on_problem: ``"warn"`` (a `GradientHealthWarning`, training goes
+            on), ``"stop"`` (warn and stop training cleanly) or
+            ``"raise"`` (raise `GradientHealthError` from ``fit``).
+        log_dir: Optional directory for TensorBoard scalars (global and
+            per-layer gradient norms, loss, update ratio).
+        patience: Recorded steps in a row a symptom must persist before it
+            is reported.
+        dead_steps: Recorded steps in a row a ReLU unit must be zero on the
+            whole batch to count as dead.
+        thresholds: Optional dict overriding fields of `Thresholds`
+            (``explode_norm``, ``vanish_ratio``, ``dead_fraction``...).
+        diagnoses: Names of the diagnoses to run; None runs all.
+        watch_activations: Record the saturated fraction of tanh and
+            sigmoid layers (wraps their activation during fit).
+        recovery_path: Where to save the last finite weights when training
+            stops on a non-finite value; must end in ``.weights.h5``.
+            None: a file in ``log_dir`` or in the system temp directory.
+
+    Attributes:
+        verdict: ``"healthy"`` or the name of the first problem found.
+        nonfinite: True when the loss, gradients or weights went NaN/Inf
+            (on a step the optimizer did not skip).
+        problems: The `Diagnosis` objects found, in order.
+        records: Every `StepRecord` read, in step order.
+        skipped_steps: Steps a loss-scale optimizer skipped for overflow.
+        recovery_path: Where the last finite weights were saved, or None.
+
+    Raises:
+        GradientHealthError: From ``fit``, when ``on_problem="raise"`` and
+            a problem is found.
+
+    Example:
+
+    ```python
+    import numpy as np
+    import keras
+    from kerasweights.health import GradientHealth
+
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    health = GradientHealth()
+    model.fit(np.ones((32, 4)), np.ones((32, 1)), verbose=0,
+              callbacks=[health])
+    print(health.verdict)
+    ```
+    """
+
+    plugin_kind = "callback"
+    plugin_name = "gradient_health"
+
+    def __init__(
+        self,
+        every_n_steps=1,
+        on_problem="warn",
+        log_dir=None,
+        patience=5,
+        dead_steps=3,
+        thresholds=None,
+        diagnoses=None,
+        watch_activations=True,
+        recovery_path=None,
+    ):
+        super().__init__()
+        _check_positive_int("every_n_steps", every_n_steps)
+        _check_positive_int("patience", patience)
+        _check_positive_int("dead_steps", dead_steps)
+        if on_problem not in _ON_PROBLEM:
+            raise InvalidArgumentError(
+                f"`on_problem` must be one of {list(_ON_PROBLEM)}. "
+                f"Received: on_problem={on_problem!r}"
+            )
+        if log_dir is not None and not isinstance(log_dir, str | os.PathLike):
+            raise InvalidTypeError(
+                "`log_dir` must be a path or None. "
+                f"Received: log_dir={log_dir!r} of type {type(log_dir)}"
+            )
+        thresholds = dict(thresholds or {})
+        unknown = sorted(set(thresholds) - set(_THRESHOLD_NAMES))
+        if unknown:
+            raise InvalidArgumentError(
+                f"`thresholds` keys must be among {list(_THRESHOLD_NAMES)}. "
+                f"Received unknown keys: {unknown}"
+            )
+        if diagnoses is not None:
+            diagnoses = list(diagnoses)
+            bad = [d for d in diagnoses if d not in DIAGNOSES]
+            if bad:
+                raise InvalidArgumentError(
+                    f"`diagnoses` must be names among {list(DIAGNOSES)}. "
+                    f"Received: diagnoses={bad}"
+                )
+        if recovery_path is not None and not str(recovery_path).endswith(
+            ".weights.h5"
+        ):
+            raise InvalidArgumentError(
+                "`recovery_path` must end in '.weights.h5'. "
+                f"Received: recovery_path={recovery_path!r}"
+            )
+
+        self.every_n_steps = every_n_steps
+        self.on_problem = on_problem
+        self.log_dir = None if log_dir is None else os.fspath(log_dir)
+        self.patience = patience
+        self.dead_steps = dead_steps
+        self.thresholds = thresholds
+        self.diagnoses = diagnoses
+        self.watch_activations = bool(watch_activations)
+        self._recovery_path_arg = recovery_path
+        self._reset_state()
+
+    def _reset_state(self):
+        self.verdict = "healthy"
+        self.nonfinite = False
+        self.problems = []
+        self.records = []
+        self.skipped_steps = []
+        self.recovery_path = None
+        self._tap = None
+        self._host_steps = 0
+        self._batch_begin = 0
+        self._writer = None
+
+    def get_config(self):
+        return {
+            "every_n_steps": self.every_n_steps,
+            "on_problem": self.on_problem,
+            "log_dir": self.log_dir,
+            "patience": self.patience,
+            "dead_steps": self.dead_steps,
+            "thresholds": dict(self.thresholds),
+            "diagnoses": None
+            if self.diagnoses is None
+            else list(self.diagnoses),
+            "watch_activations": self.watch_activations,
+            "recovery_path": self._recovery_path_arg,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ---------------------------------------------------------------- fit
+    def on_train_begin(self, logs=None):
+        self._reset_state()
+        self._thresholds = Thresholds(patience=self.patience, **self.thresholds)
+        self._tap = GradientTap(
+            self.model,
+            every_n_steps=self.every_n_steps,
+            dead_steps=self.dead_steps,
+            watch_activations=self.watch_activations,
+        )
+        self._tap.install()
+        if self.log_dir is not None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(
+                os.path.join(self.log_dir, "gradient_health")
+            )
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self._batch_begin = batch
+
+    def on_train_batch_end(self, batch, logs=None):
+        first = self._host_steps
+        self._host_steps += max(1, batch - self._batch_begin + 1)
+        n = self.every_n_steps
+        # A recorded step k (k % n == 0) fell in [first, host_steps)?
+        next_recorded = -(-first // n) * n
+        if next_recorded < self._host_steps:
+            self._read_and_check(logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self._tap is None:
+            return
+        self._read_and_check(None)
+        if logs is not None:
+            self._fill_logs(logs)
+
+    def on_train_end(self, logs=None):
+        if self._tap is None:
+            return
+        try:
+            self._read_and_check(None, final=True)
+        finally:
+            self._tap.remove()
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    # ----------------------------------------------------------- checking
+    def _read_and_check(self, logs, final=False):
+        tap = self._tap
+        new = tap.read()
+        if new:
+            self.records.extend(new)
+            self.skipped_steps.extend(r.step for r in new if r.skipped)
+            self._write_tensorboard(new)
+            if logs is not None:
+                self._fill_logs(logs)
+        bad_loss_step = tap.first_nonfinite_loss_step()
+        skip = {p.name for p in self.problems}
+        if self.diagnoses is not None:
+            skip |= set(DIAGNOSES) - set(self.diagnoses)
+        if not new and (bad_loss_step is None or "nan" in skip):
+            return
+        found = diagnose(
+            self.records,
+            self._thresholds,
+            first_bad_loss_step=bad_loss_step,
+            skip=skip,
+            new=len(new),
+        )
+        for problem in found:
+            self._handle(problem, final)
+
+    def _handle(self, problem, final):
+        self.problems.append(problem)
+        if self.verdict == "healthy":
+            self.verdict = problem.name
+        if problem.name == "nan":
+            self.nonfinite = True
+            if self.verdict != "nan":
+                self.verdict = "nan"
+        message = f"Gradient health: {problem}"
+        stopping = self.on_problem in ("stop", "raise") and not final
+        if stopping and problem.name == "nan":
+            self.recovery_path = self._save_last_finite()
+            message += (
+                f" The last finite trainable weights were restored and saved "
+                f"to {self.recovery_path}; load them with "
+                f"model.load_weights({self.recovery_path!r})."
+            )
+        if self.on_problem == "raise" and not final:
+            # fit will not reach on_train_end: put the model back now.
+            self._tap.remove()
+            self._tap = None
+            raise GradientHealthError(
+                message, diagnosis=problem, recovery_path=self.recovery_path
+            )
+        warnings.warn(message, GradientHealthWarning, stacklevel=2)
+        if self.on_problem == "stop":
+            self.model.stop_training = True
+
+    def _save_last_finite(self):
+        tap = self._tap
+        if not self.records:
+            return None
+        weights = tap.last_finite_weights()
+        for variable, value in zip(tap.variables, weights, strict=True):
+            variable.assign(value)
+        path = self._recovery_path_arg
+        if path is None:
+            folder = self.log_dir or tempfile.gettempdir()
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(
+                folder,
+                f"gradient_health_last_finite_{os.getpid()}_{id(self)}"
+                ".weights.h5",
+            )
+        self.model.save_weights(path, overwrite=True)
+        return path
+
+    def _fill_logs(self, logs):
+        if not self.records:
+            return
+        last = self.records[-1]
+        logs["grad_norm"] = last.global_norm
+        logs["grad_max_abs"] = max(
+            (s.max_abs for s in last.layers), default=0.0
+        )
+        logs["grad_nonfinite"] = float(last.grad_nonfinite)
+        logs["grad_update_ratio"] = last.update_ratio
+        logs["grad_problems"] = float(len(self.problems))
+        for layer in last.layers:
+            logs[f"grad_norm/{layer.name}"] = layer.norm
+
+    def _write_tensorboard(self, records):
+        if self._writer is None:
+            return
+        import tensorflow as tf
+
+        with self._writer.as_default():
+            for rec in records:
+                tf.summary.scalar("grad_norm/global", rec.global_norm, rec.step)
+                tf.summary.scalar("loss", rec.loss, rec.step)
+                tf.summary.scalar("update_ratio", rec.update_ratio, rec.step)
+                for layer in rec.layers:
+                    tf.summary.scalar(
+                        f"grad_norm/{layer.name}", layer.norm, rec.step
+                    )
+            self._writer.flush()
+
+    # ------------------------------------------------------------ reports
+    def report(self):
+        """The whole result as a JSON-ready dict.
+
+        Returns:
+            A dict with ``verdict``, ``nonfinite``, ``problems``,
+            ``skipped_steps``, ``recovery_path``, ``steps_recorded``,
+            ``layers`` and ``history`` (per recorded step: step, loss,
+            global norm, update ratio, per-layer norms).
+        """
+        layers = (
+            [s.name for s in self.records[0].layers] if self.records else []
+        )
+        history = [
+            {
+                "step": r.step,
+                "loss": _json(r.loss),
+                "skipped": r.skipped,
+                "global_norm": _json(r.global_norm),
+                "update_ratio": _json(r.update_ratio),
+                "layer_norms": [_json(s.norm) for s in r.layers],
+            }
+            for r in self.records
+        ]
+        out = {
+            "verdict": self.verdict,
+            "nonfinite": self.nonfinite,
+            "problems": [p.to_dict() for p in self.problems],
+            "skipped_steps": list(self.skipped_steps),
+            "recovery_path": self.recovery_path,
+            "steps_recorded": len(self.records),
+            "every_n_steps": self.every_n_steps,
+            "layers": layers,
+            "history": history,
+        }
+        json.dumps(out)
+        return out
+
+    def summary(self):
+        """A few lines of text: the verdict and each problem."""
+        lines = [
+            f"Gradient health: {self.verdict} "
+            f"({len(self.records)} recorded steps, every "
+            f"{self.every_n_steps})"
+        ]
+        if self.records:
+            last = self.records[-1]
+            lines.append(
+                f"  last step {last.step}: loss {last.loss:.4g}, "
+                f"gradient norm {last.global_norm:.3g}, "
+                f"update ratio {last.update_ratio:.3g}"
+            )
+        if self.skipped_steps:
+            lines.append(
+                f"  {len(self.skipped_steps)} step(s) skipped by the "
+                f"loss-scale optimizer (overflow): {self.skipped_steps[:5]}"
+            )
+        for problem in self.problems:
+            lines.append(f"  - {problem}")
+        if self.recovery_path:
+            lines.append(f"  last finite weights: {self.recovery_path}")
+        return "\n".join(lines)
+
+    def plot(self, path):
+        """Writes a PNG of per-layer gradient norms over the recorded steps.
+
+        Args:
+            path: Output file name (``.png``).
+
+        Returns:
+            The path written.
+
+        Raises:
+            InvalidArgumentError: Nothing was recorded yet.
+        """
+        if not self.records:
+            raise InvalidArgumentError(
+                "There is nothing to plot: no step was recorded. "
+                "Received: records=[]"
+            )
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import pyplot as plt
+
+        steps = [r.step for r in self.records]
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        names = [s.name for s in self.records[0].layers]
+        for i, name in enumerate(names):
+            values = [_positive(r.layers[i].norm) for r in self.records]
+            ax.plot(steps, values, label=name, linewidth=1.2)
+        ax.plot(
+            steps,
+            [_positive(r.global_norm) for r in self.records],
+            label="global",
+            color="black",
+            linewidth=2,
+        )
+        for problem in self.problems:
+            ax.axvline(problem.step, color="red", linestyle="--", linewidth=1)
+        ax.set_yscale("log")
+        ax.set_xlabel("training step")
+        ax.set_ylabel("gradient L2 norm")
+        ax.set_title(f"Gradient health: {self.verdict}")
+        ax.legend(fontsize="small", loc="best")
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def _json(value):
+    value = float(value)
+    return value if math.isfinite(value) else str(value)
+
+
+def _positive(value):
+    return value if math.isfinite(value) and value > 0 else float("nan")

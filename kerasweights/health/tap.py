@@ -1,0 +1,470 @@
+"""The gradient tap: statistics of the real training step, computed in-graph.
+
+`GradientTap` wraps two public methods of a compiled model's optimizer
+instance, ``apply`` (which ``apply_gradients`` calls) and ``scale_loss``
+(which every Keras 3 ``train_step`` calls on the loss), before ``fit``
+traces its train function. The wrappers add a few graph ops to the step that
+``fit`` itself runs, so the statistics describe the very gradients the
+optimizer receives: no second forward or backward pass, no fixed probe
+batch. This works the same for Sequential, functional and subclassed models,
+with ``jit_compile=True`` (the ops are XLA-compatible) and with
+``steps_per_execution > 1`` (one row of a small ring buffer per step).
+
+On a recorded step (every ``every_n_steps``-th optimizer call) the tap
+writes, per trainable variable: the sum of squared gradient entries, the
+largest finite absolute entry, the NaN, Inf and exact-zero counts, the sum of
+squares of the weight update and of the weights, the non-finite weight
+count, and for the bias of a ReLU layer the number of units whose gradient
+was exactly zero on the whole batch (such a unit's output was zero for every
+example) and how many have been so for ``dead_steps`` recorded steps in a
+row. For tanh and sigmoid layers it records the fraction of activations in
+the saturated range. Only this row of scalars leaves the device, and only
+when the callback reads it.
+
+Under a `keras.optimizers.LossScaleOptimizer` (``mixed_float16``) the
+gradients are divided by the optimizer's current scale before any
+statistic, so norms are the unscaled ones; a step whose scaled gradients
+were not finite is the optimizer's own overflow skip and is flagged as
+``skipped``, not as a NaN.
+
+Under a `tf.distribute` strategy with several replicas the gradients the
+optimizer receives are each replica's share; the tap sums them across
+replicas (one extra all-reduce per recorded step) so the statistics are
+those of the global batch.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+__all__ = ["GradientTap", "VAR_FIELDS", "STEP_FIELDS"]
+
+# Columns of one ring-buffer row.
+STEP_FIELDS = ("step", "loss", "loss_scale", "skipped")
+VAR_FIELDS = (
+    "sumsq",
+    "max_abs",
+    "nan",
+    "inf",
+    "zeros",
+    "update_sumsq",
+    "weight_sumsq",
+    "weight_nonfinite",
+    "zero_units",
+    "dead_units",
+)
+_NV = len(VAR_FIELDS)
+_NS = len(STEP_FIELDS)
+
+_SATURATING = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
+# An activation within this distance of its bound counts as saturated.
+SATURATION_MARGIN = 0.01
+
+
+def _named_activation(layer):
+    """The name of a layer's built-in activation we watch, or None."""
+    activation = getattr(layer, "activation", None)
+    for name in ("relu", "tanh", "sigmoid"):
+        if activation is getattr(keras.activations, name):
+            return name
+    return None
+
+
+def _all_layers(model):
+    """Every layer inside ``model`` (depth first), through public APIs."""
+    seen, found = set(), []
+
+    def visit(layer):
+        for sub in getattr(layer, "layers", None) or []:
+            if id(sub) in seen:
+                continue
+            seen.add(id(sub))
+            found.append(sub)
+            visit(sub)
+
+    visit(model)
+    return found
+
+
+def _layer_key(variable):
+    path = getattr(variable, "path", None) or variable.name
+    return path.rsplit("/", 1)[0] if "/" in path else path
+
+
+class GradientTap:
+    """Captures statistics of the gradients ``fit`` applies, step by step.
+
+    Args:
+        model: A compiled, built Keras model.
+        every_n_steps: Record every n-th optimizer step (1: every step).
+        dead_steps: Recorded steps in a row a ReLU unit's gradient must be
+            exactly zero on the whole batch before it counts as dead.
+        watch_activations: Also record the saturated fraction of tanh and
+            sigmoid layers (wraps their ``activation`` attribute during
+            fit).
+
+    Attributes:
+        variables: The trainable variables watched, in model order.
+        layers: Layer keys (variable path prefixes) in first-use order.
+        saturating: ``(layer key, activation name)`` of watched layers.
+    """
+
+    def __init__(
+        self, model, every_n_steps=1, dead_steps=3, watch_activations=True
+    ):
+        self.model = model
+        self.every_n_steps = int(every_n_steps)
+        self.dead_steps = int(dead_steps)
+        self.watch_activations = bool(watch_activations)
+        self.installed = False
+        self._read_upto = -1
+
+    # ------------------------------------------------------------ set-up
+    def install(self):
+        """Creates the variables, wraps the optimizer, resets train_function.
+
+        Raises:
+            InvalidArgumentError: The model is not compiled or has no
+                trainable variables yet.
+        """
+        from kerasweights.errors import InvalidArgumentError
+
+        model = self.model
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None:
+            raise InvalidArgumentError(
+                "The model must be compiled with an optimizer before "
+                "GradientHealth can watch it. Received: optimizer=None"
+            )
+        self.variables = list(model.trainable_variables)
+        if not self.variables:
+            raise InvalidArgumentError(
+                "The model has no trainable variables to watch; build it "
+                "(call it on data) before fit. Received: "
+                f"model={model.name!r}"
+            )
+        self.optimizer = optimizer
+        self.loss_scaled = isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        )
+        self.strategy = model.distribute_strategy
+        self.replicas = self.strategy.num_replicas_in_sync
+        self.capacity = max(1, int(getattr(model, "steps_per_execution", 1)))
+        self._index = {id(v): i for i, v in enumerate(self.variables)}
+        self._index_by_path = {v.path: i for i, v in enumerate(self.variables)}
+
+        self.layers = []
+        self.var_layer = []
+        for v in self.variables:
+            key = _layer_key(v)
+            if key not in self.layers:
+                self.layers.append(key)
+            self.var_layer.append(self.layers.index(key))
+
+        # Bias variables of ReLU layers: their exact-zero gradient entries
+        # are the units that were zero on the whole batch.
+        self.relu_bias = {}
+        self.saturating = []
+        self._wrapped_layers = []
+        for layer in _all_layers(model):
+            name = _named_activation(layer)
+            bias = getattr(layer, "bias", None)
+            if name == "relu" and bias is not None and bias.trainable:
+                idx = self._index.get(id(bias))
+                if idx is not None:
+                    self.relu_bias[idx] = tuple(bias.shape)
+            if name in _SATURATING and self.watch_activations:
+                self.saturating.append((layer, name))
+        self.saturating_keys = [
+            _layer_key(layer.trainable_variables[0])
+            if layer.trainable_variables
+            else layer.name
+            for layer, _ in self.saturating
+        ]
+
+        with self.strategy.scope():
+            self._make_variables()
+        self._wrap()
+        self.installed = True
+        model.make_train_function(force=True)
+
+    def _variable(self, initial, name, dtype="float32"):
+        return tf.Variable(
+            initial,
+            dtype=dtype,
+            trainable=False,
+            name=f"gradient_health_{name}",
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+        )
+
+    def _make_variables(self):
+        n_vars = len(self.variables)
+        width = _NS + _NV * n_vars + len(self.saturating)
+        self.width = width
+        init = np.full((self.capacity, width), np.nan, np.float32)
+        init[:, 0] = -1.0
+        self.buffer = self._variable(init, "buffer")
+        self.counter = self._variable(0, "counter", "int64")
+        self.loss = self._variable(np.nan, "loss")
+        self.first_bad_loss_step = self._variable(-1, "bad_loss", "int64")
+        self.shadow = [
+            self._variable(tf.zeros(v.shape, "float32"), f"shadow_{i}")
+            for i, v in enumerate(self.variables)
+        ]
+        self.dead_count = {
+            i: self._variable(tf.zeros(shape, "int32"), f"dead_{i}", "int32")
+            for i, shape in self.relu_bias.items()
+        }
+        self.saturation = self._variable(
+            np.zeros(max(1, len(self.saturating)), np.float32), "saturation"
+        )
+
+    def _wrap(self):
+        optimizer = self.optimizer
+        original_apply = optimizer.apply
+        original_scale_loss = optimizer.scale_loss
+        tap = self
+
+        def apply(grads, trainable_variables=None):
+            return tap._apply(original_apply, grads, trainable_variables)
+
+        def scale_loss(loss):
+            tap._record_loss(loss)
+            return original_scale_loss(loss)
+
+        optimizer.apply = apply
+        optimizer.scale_loss = scale_loss
+
+        for slot, (layer, name) in enumerate(self.saturating):
+            original = layer.activation
+            low, high = _SATURATING[name]
+
+            def watched(x, _original=original, _slot=slot, _lo=low, _hi=high):
+                y = _original(x)
+                tap._record_saturation(y, _slot, _lo, _hi)
+                return y
+
+            # Keep the original's name so a mid-fit save still serializes
+            # the activation as the built-in one.
+            watched.__name__ = original.__name__
+            watched.__module__ = original.__module__
+            watched.__qualname__ = original.__qualname__
+            layer.activation = watched
+            self._wrapped_layers.append((layer, original))
+
+    def remove(self):
+        """Restores the optimizer and layers; the next fit retraces."""
+        if not self.installed:
+            return
+        for attr in ("apply", "scale_loss"):
+            if attr in vars(self.optimizer):
+                delattr(self.optimizer, attr)
+        for layer, original in self._wrapped_layers:
+            layer.activation = original
+        self._wrapped_layers = []
+        self.installed = False
+        self.model.make_train_function(force=True)
+        self.model.make_test_function(force=True)
+        self.model.make_predict_function(force=True)
+
+    # ------------------------------------------------------------ in-graph
+    def _is_recorded(self):
+        return tf.equal(self.counter % self.every_n_steps, 0)
+
+    def _record_loss(self, loss):
+        loss = tf.cast(tf.reduce_sum(loss), "float32") * self.replicas
+        self.loss.assign(loss)
+        bad = tf.logical_and(
+            self.first_bad_loss_step < 0,
+            tf.logical_not(tf.math.is_finite(loss)),
+        )
+        self.first_bad_loss_step.assign(
+            tf.where(bad, self.counter, self.first_bad_loss_step)
+        )
+
+    def _record_saturation(self, y, slot, low, high):
+        def record():
+            y32 = tf.cast(y, "float32")
+            sat = tf.logical_or(
+                y32 <= low + SATURATION_MARGIN, y32 >= high - SATURATION_MARGIN
+            )
+            frac = tf.reduce_mean(tf.cast(sat, "float32"))
+            self.saturation.assign(
+                tf.tensor_scatter_nd_update(
+                    self.saturation, [[slot]], tf.reshape(frac, [1])
+                )
+            )
+            return tf.constant(True)
+
+        tf.cond(self._is_recorded(), record, lambda: tf.constant(False))
+
+    def _dense_grads(self, grads):
+        out = []
+        for g in grads:
+            if g is None:
+                out.append(None)
+            else:
+                out.append(tf.cast(tf.convert_to_tensor(g), "float32"))
+        return out
+
+    def _apply(self, original_apply, grads, trainable_variables):
+        grads = list(grads)
+        if trainable_variables is None:
+            variables = list(self.variables)
+        else:
+            variables = list(trainable_variables)
+        order = [self._position(v) for v in variables]
+
+        if self.loss_scaled:
+            if not self.optimizer.built:
+                # The optimizer builds itself on its first apply; build it
+                # now, as apply would, so its current scale can be read.
+                with keras.name_scope(
+                    self.optimizer.name, caller=self.optimizer
+                ):
+                    self.optimizer.build(variables)
+            scale = tf.cast(self.optimizer.dynamic_scale, "float32")
+        else:
+            scale = tf.constant(1.0)
+        stat_grads = self._dense_grads(grads)
+        if self.replicas > 1:
+            present = [g for g in stat_grads if g is not None]
+            ctx = tf.distribute.get_replica_context()
+            if ctx is not None and present:
+                reduced = iter(
+                    ctx.all_reduce(tf.distribute.ReduceOp.SUM, present)
+                )
+                stat_grads = [
+                    None if g is None else next(reduced) for g in stat_grads
+                ]
+        if self.loss_scaled:
+            finite = [
+                tf.reduce_all(tf.math.is_finite(g))
+                for g in stat_grads
+                if g is not None
+            ]
+            skipped = tf.logical_not(tf.reduce_all(tf.stack(finite)))
+        else:
+            skipped = tf.constant(False)
+        stat_grads = [None if g is None else g / scale for g in stat_grads]
+
+        record = self._is_recorded()
+
+        def snapshot():
+            for v, pos in zip(variables, order, strict=False):
+                if pos is None:
+                    continue
+                w = tf.cast(tf.convert_to_tensor(v), "float32")
+                ok = tf.reduce_all(tf.math.is_finite(w))
+                self.shadow[pos].assign(
+                    tf.where(ok, w, self.shadow[pos].read_value())
+                )
+            return tf.constant(True)
+
+        tf.cond(record, snapshot, lambda: tf.constant(False))
+        result = original_apply(grads, trainable_variables)
+
+        def write_row():
+            row = self._row(variables, order, stat_grads, scale, skipped)
+            slot = tf.cast(self.counter % self.capacity, "int32")
+            self.buffer.assign(
+                tf.tensor_scatter_nd_update(
+                    self.buffer.read_value(), [[slot]], tf.reshape(row, [1, -1])
+                )
+            )
+            return tf.constant(True)
+
+        tf.cond(record, write_row, lambda: tf.constant(False))
+        self.counter.assign_add(1)
+        return result
+
+    def _position(self, variable):
+        pos = self._index.get(id(variable))
+        if pos is None:
+            pos = self._index_by_path.get(getattr(variable, "path", None))
+        return pos
+
+    def _row(self, variables, order, grads, scale, skipped):
+        nan = tf.constant(np.nan, "float32")
+        columns = [[nan] * _NV for _ in self.variables]
+        for v, pos, g in zip(variables, order, grads, strict=False):
+            if pos is None or g is None:
+                continue
+            finite = tf.math.is_finite(g)
+            w = tf.cast(tf.convert_to_tensor(v), "float32")
+            update = w - self.shadow[pos]
+            zero_grad = tf.equal(g, 0.0)
+            if pos in self.dead_count:
+                counts = self.dead_count[pos]
+                new = tf.where(zero_grad, counts + 1, tf.zeros_like(counts))
+                counts.assign(new)
+                zero_units = tf.reduce_sum(tf.cast(zero_grad, "float32"))
+                dead_units = tf.reduce_sum(
+                    tf.cast(new >= self.dead_steps, "float32")
+                )
+            else:
+                zero_units = dead_units = nan
+            columns[pos] = [
+                tf.reduce_sum(tf.square(tf.where(finite, g, 0.0))),
+                tf.reduce_max(tf.abs(tf.where(finite, g, 0.0))),
+                tf.reduce_sum(tf.cast(tf.math.is_nan(g), "float32")),
+                tf.reduce_sum(tf.cast(tf.math.is_inf(g), "float32")),
+                tf.reduce_sum(tf.cast(zero_grad, "float32")),
+                tf.reduce_sum(tf.square(update)),
+                tf.reduce_sum(tf.square(self.shadow[pos])),
+                tf.reduce_sum(
+                    tf.cast(tf.logical_not(tf.math.is_finite(w)), "float32")
+                ),
+                zero_units,
+                dead_units,
+            ]
+        head = [
+            tf.cast(self.counter, "float32"),
+            self.loss.read_value(),
+            scale,
+            tf.cast(skipped, "float32"),
+        ]
+        flat = head + [x for col in columns for x in col]
+        pieces = [tf.reshape(tf.stack(flat), [-1])]
+        if self.saturating:
+            pieces.append(self.saturation.read_value())
+        return tf.concat(pieces, axis=0)
+
+    # ------------------------------------------------------------ reading
+    def read(self):
+        """New recorded rows since the last call, oldest first.
+
+        Returns:
+            A list of `StepRecord` objects.
+        """
+        from kerasweights.health.records import StepRecord
+
+        buffer = np.asarray(self.buffer.numpy(), dtype=np.float64)
+        rows = [r for r in buffer if r[0] > self._read_upto]
+        rows.sort(key=lambda r: r[0])
+        records = [StepRecord.from_row(self, r) for r in rows]
+        if records:
+            self._read_upto = records[-1].step
+        return records
+
+    def steps_done(self):
+        """How many optimizer calls the train function has made."""
+        return int(self.counter.numpy())
+
+    def first_nonfinite_loss_step(self):
+        """The first step whose loss was not finite, or None."""
+        value = int(self.first_bad_loss_step.numpy())
+        return None if value < 0 else value
+
+    def last_finite_weights(self):
+        """The latest finite pre-update trainable weights of a recorded step.
+
+        Returns:
+            A list of NumPy arrays, one per watched variable (in model
+            dtype), aligned with ``self.variables``.
+        """
+        return [
+            s.numpy().astype(v.dtype)
+            for s, v in zip(self.shadow, self.variables, strict=False)
+        ]
