@@ -9,9 +9,17 @@ from kerasweights.initializers.base import activation_gain
 from kerasweights.initializers.base import compute_fans
 from kerasweights.initializers.orthogonal import DeltaOrthogonal
 from kerasweights.initializers.orthogonal import OrthogonalGain
+from kerasweights.initializers.recurrent import GATE_LAYOUTS
+from kerasweights.initializers.recurrent import Chrono
+from kerasweights.initializers.recurrent import IdentityRNN
 from kerasweights.initializers.variance_scaling import GainVarianceScaling
+from kerasweights.initializers.zero import ZerO
 
 __all__ = [
+    "Chrono",
+    "GATE_LAYOUTS",
+    "IdentityRNN",
+    "ZerO",
     "DeltaOrthogonal",
     "GainVarianceScaling",
     "OrthogonalGain",

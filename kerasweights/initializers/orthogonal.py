@@ -93,7 +93,8 @@ class OrthogonalGain(base.SeededInitializer):
             or blocks < 1
         ):
             raise InvalidArgumentError(
-                f"`blocks` must be a positive integer. Received: blocks={blocks!r}"
+                "`blocks` must be a positive integer. "
+                f"Received: blocks={blocks!r}"
             )
         super().__init__(seed=seed)
         self.gain = gain
