@@ -1,0 +1,584 @@
+"""Shared machinery of the gated recurrent family.
+
+Every cell in this package splits its step in two:
+
+* ``project(inputs)``: the input-to-hidden products, which do not depend on
+  the state. It accepts one step ``(batch, features)`` or a whole sequence
+  ``(batch, time, features)``, so a layer computes it for every timestep in
+  one matrix product before the recurrence starts.
+* ``recur(projected, states, recurrent_mask)``: the part that needs the
+  previous state; it is the only work left inside the sequential loop.
+
+``call(inputs, states)`` chains the two for one step, which is what
+``keras.layers.RNN``, ``Bidirectional`` and ``StackedRNNCells`` use. The
+layers (`GatedRNN` subclasses) run their own loop over ``recur`` instead.
+"""
+
+import inspect
+import zlib
+
+import keras
+from keras import ops
+
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
+
+__all__ = ["GatedCell", "GatedRNN"]
+
+# Log of a probability that is treated as zero in the log-space scans.
+_LOG_ZERO = -1e30
+
+
+def check_units(units):
+    """Validates ``units`` and returns it as an int."""
+    if isinstance(units, bool) or not isinstance(units, int) or units <= 0:
+        raise InvalidArgumentError(
+            f"`units` must be a positive integer. Received: units={units!r}"
+        )
+    return units
+
+
+def check_rate(name, value):
+    """Validates a dropout rate in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidTypeError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    if not 0.0 <= float(value) < 1.0:
+        raise InvalidArgumentError(
+            f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _derived_seed(base, *labels):
+    """A seed in [0, 2**31) that depends on ``base`` and every label."""
+    text = "/".join(str(label) for label in (base,) + labels)
+    return zlib.crc32(text.encode("utf-8")) & 0x7FFFFFFF
+
+
+def draw(initializer, shape, dtype, *labels):
+    """Draws ``initializer`` with a seed of its own for ``labels``.
+
+    Keras 3 initializers are stateless: one object seeded with an integer
+    (or unseeded, which draws an integer once at construction) returns the
+    same values at every call of the same shape. Sharing one object between
+    gate blocks, weights or directions would start them identical (case
+    C12). We therefore rebuild a seeded initializer with a seed derived from
+    its own seed and ``labels`` (weight name, gate block, direction). An
+    initializer seeded with a ``SeedGenerator`` already advances its state at
+    every call and is used as is; an initializer without a seed (constant,
+    zeros) gives the same values whatever we do.
+    """
+    seed = getattr(initializer, "seed", None)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        return initializer(shape, dtype=dtype)
+    config = initializer.get_config()
+    config["seed"] = _derived_seed(seed, *labels)
+    return initializer.__class__.from_config(config)(shape, dtype=dtype)
+
+
+class GatedCell(keras.layers.Layer):
+    """Base class of the cells: weights per gate block, dropout, states.
+
+    Subclasses set ``state_names`` (one entry per state tensor), implement
+    ``build_weights(input_dim)``, ``project`` and ``recur``, and add their
+    own constructor arguments to ``get_config``.
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        kernel_initializer: Initializer of the input kernels. Each gate
+            block draws its own values (seed derived per block).
+        recurrent_initializer: Initializer of the recurrent weights.
+        bias_initializer: Initializer of the biases.
+        dropout: Fraction of the input units to drop, in [0, 1).
+        recurrent_dropout: Fraction of the recurrent units to drop, in
+            [0, 1). Only cells with a recurrent connection accept it.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments (``name``, ``dtype``, ...).
+    """
+
+    state_names = ("h",)
+    has_recurrent_dropout = True
+
+    def __init__(
+        self,
+        units,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(
+            recurrent_initializer
+        )
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate(
+            "recurrent_dropout", recurrent_dropout
+        )
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int)
+        ):
+            raise InvalidTypeError(
+                f"`seed` must be an integer or None. Received: seed={seed!r}"
+            )
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Set by a layer that runs backwards, so that the two directions of
+        # a `Bidirectional` wrapper draw different weights (case C12).
+        self.weight_salt = ""
+        self.state_size = [self.units] * len(self.state_names)
+        self.output_size = self.units
+
+    # Weights ---------------------------------------------------------
+
+    def block_weight(self, name, initializer, rows, blocks):
+        """A ``(rows, blocks * units)`` weight, each block drawn apart.
+
+        With ``rows=None`` the weight is a vector of ``blocks * units``.
+        """
+
+        def init(shape, dtype=None):
+            if rows is None:
+                part = (self.units,)
+            else:
+                part = (rows, self.units)
+            pieces = [
+                draw(initializer, part, dtype, name, i, self.weight_salt)
+                for i in range(blocks)
+            ]
+            return ops.concatenate(pieces, axis=-1)
+
+        shape = (
+            (blocks * self.units,)
+            if rows is None
+            else (
+                rows,
+                blocks * self.units,
+            )
+        )
+        return self.add_weight(name=name, shape=shape, initializer=init)
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        if input_dim is None:
+            raise InvalidArgumentError(
+                "The last dimension of the inputs of "
+                f"{type(self).__name__} must be known. Received: "
+                f"input_shape={tuple(input_shape)}"
+            )
+        self.input_dim = int(input_dim)
+        self.build_weights(self.input_dim)
+        self.built = True
+
+    def build_weights(self, input_dim):
+        raise NotImplementedError
+
+    # Computation -----------------------------------------------------
+
+    def project(self, inputs):
+        """Input products of one step or a whole sequence."""
+        raise NotImplementedError
+
+    def recur(self, projected, states, recurrent_mask=None):
+        """One recurrent step from projected inputs; ``(output, states)``."""
+        raise NotImplementedError
+
+    def dropout_masks(self, step_input, state, training):
+        """``(input_mask, recurrent_mask)``, each ``None`` when unused."""
+        input_mask = None
+        recurrent_mask = None
+        if training and self.dropout > 0:
+            input_mask = keras.random.dropout(
+                ops.ones_like(step_input),
+                rate=self.dropout,
+                seed=self.seed_generator,
+            )
+        if training and self.recurrent_dropout > 0:
+            recurrent_mask = keras.random.dropout(
+                ops.ones_like(state),
+                rate=self.recurrent_dropout,
+                seed=self.seed_generator,
+            )
+        return input_mask, recurrent_mask
+
+    def call(self, inputs, states, training=False):
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        # Inside a plain `keras.layers.RNN` the masks are drawn at every
+        # step: Keras keeps its per-sequence mask cache private. Our layers
+        # draw one mask per sequence instead.
+        input_mask, recurrent_mask = self.dropout_masks(
+            inputs, states[0], training
+        )
+        if input_mask is not None:
+            inputs = inputs * input_mask
+        output, new_states = self.recur(
+            self.project(inputs), states, recurrent_mask
+        )
+        return output, list(new_states)
+
+    def get_initial_state(self, batch_size=None):
+        return [
+            ops.zeros((batch_size, size), dtype=self.compute_dtype)
+            for size in self.state_size
+        ]
+
+    # Config ----------------------------------------------------------
+
+    def get_config(self):
+        config = {
+            "units": self.units,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "recurrent_initializer": keras.initializers.serialize(
+                self.recurrent_initializer
+            ),
+            "bias_initializer": keras.initializers.serialize(
+                self.bias_initializer
+            ),
+            "dropout": self.dropout,
+            "seed": self.seed,
+        }
+        if self.has_recurrent_dropout:
+            config["recurrent_dropout"] = self.recurrent_dropout
+        return {**super().get_config(), **config}
+
+
+class GatedRNN(keras.layers.RNN):
+    """Base class of the layers: a fast loop around one `GatedCell`.
+
+    A subclass sets ``cell_class``. Every constructor argument of the cell
+    is accepted as a keyword argument of the layer, as `keras.layers.GRU`
+    does for `GRUCell`.
+
+    Compared with wrapping the cell in `keras.layers.RNN`, the layer
+
+    * computes the input products of all timesteps in one matrix product
+      and keeps only the recurrent part in the loop;
+    * draws one dropout mask per sequence (variational dropout);
+    * returns the last unmasked output when ``return_sequences=False``,
+      whatever ``zero_output_for_mask`` says (case C13: the flag only
+      affects returned sequences);
+    * refuses a stateful call with the wrong batch size before touching
+      its state (case C02);
+    * gives each direction of a `Bidirectional` wrapper its own initial
+      weights (case C12).
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        return_sequences: Return the whole output sequence rather than the
+            last output.
+        return_state: Also return the final states.
+        go_backwards: Process the sequence backwards and return the
+            reversed sequence.
+        stateful: Keep the last states of each batch as the initial states
+            of the next; the batch size must then be static.
+        unroll: Unroll the loop in Python (short, fixed-length sequences).
+        zero_output_for_mask: Return zeros at masked timesteps of the
+            returned sequence instead of repeating the last output.
+        **kwargs: The cell's arguments and base layer arguments.
+    """
+
+    cell_class = None
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        zero_output_for_mask=False,
+        **kwargs,
+    ):
+        cell_args = self.cell_arguments()
+        cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_args}
+        cell = self.cell_class(
+            units,
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="cell",
+            **cell_kwargs,
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            zero_output_for_mask=zero_output_for_mask,
+            **kwargs,
+        )
+        # Seeds derived per layer and direction (case C12).
+        direction = "backward" if go_backwards else "forward"
+        cell.weight_salt = f"{self.name}/{direction}"
+
+    @classmethod
+    def cell_arguments(cls):
+        """Names of the cell's constructor arguments (``units`` excluded)."""
+        names = []
+        for klass in cls.cell_class.__mro__:
+            if klass is keras.layers.Layer:
+                break
+            if "__init__" not in vars(klass):
+                continue
+            for param in inspect.signature(klass.__init__).parameters:
+                if param not in ("self", "units", "kwargs") and (
+                    param not in names
+                ):
+                    names.append(param)
+        return names
+
+    @classmethod
+    def tunable_arguments(cls, hp):
+        """Extra constructor arguments drawn from a Keras Tuner space.
+
+        Args:
+            hp: A ``keras_tuner.HyperParameters`` object.
+
+        Returns:
+            A dict of keyword arguments; hyperparameter names start with the
+            plugin's short name.
+        """
+        prefix = getattr(cls, "plugin_name", cls.__name__.lower())
+        return {
+            "dropout": hp.Float(f"{prefix}_dropout", 0.0, 0.3, step=0.1),
+        }
+
+    def __getattr__(self, name):
+        # Expose the cell's arguments (`layer.units`, `layer.dropout`...).
+        if name != "cell" and not name.startswith("_"):
+            cell = self.__dict__.get("cell")
+            if cell is not None and (
+                name == "units" or name in type(self).cell_arguments()
+            ):
+                return getattr(cell, name)
+        raise AttributeError(
+            f"{type(self).__name__!r} object has no attribute {name!r}"
+        )
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if self.stateful and self.states is not None:
+            expected = keras.ops.shape(self.states[0])[0]
+            received = sequences.shape[0]
+            if received is not None and int(received) != int(expected):
+                raise InvalidArgumentError(
+                    f"A stateful {type(self).__name__} layer keeps states "
+                    "for a fixed batch size; the state was left unchanged. "
+                    f"Expected batch size: {int(expected)}. Received batch "
+                    f"size: {int(received)}"
+                )
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        cell = self.cell
+        states = list(initial_state)
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+            if mask is not None:
+                mask = ops.flip(mask, axis=1)
+
+        input_mask, recurrent_mask = cell.dropout_masks(
+            sequences[:, 0, :], states[0], training
+        )
+        if input_mask is not None:
+            sequences = sequences * ops.expand_dims(input_mask, 1)
+        projected = cell.project(sequences)
+
+        scan = getattr(cell, "parallel_scan", None)
+        if scan is not None and cell.use_parallel_scan(
+            sequences.shape[1], self.unroll
+        ):
+            return self._finish_parallel(scan(projected, states, mask), mask)
+        return self._sequential(projected, states, mask, recurrent_mask)
+
+    def _finish_parallel(self, result, mask):
+        outputs, new_states = result
+        last_output = new_states[0]
+        if mask is not None:
+            valid = ops.expand_dims(mask, -1)
+            if self.zero_output_for_mask:
+                outputs = ops.where(valid, outputs, ops.zeros_like(outputs))
+            else:
+                # Before the first valid step the carried output is zero.
+                seen = ops.cumsum(ops.cast(valid, "int32"), axis=1) > 0
+                outputs = ops.where(seen, outputs, ops.zeros_like(outputs))
+                last_output = outputs[:, -1]
+        return last_output, outputs, new_states
+
+    def _sequential(self, projected, states, mask, recurrent_mask):
+        cell = self.cell
+        batch = ops.shape(projected)[0]
+        zero_output = ops.zeros(
+            (batch, cell.output_size), dtype=projected.dtype
+        )
+
+        def step(carry, inputs):
+            old_states, old_output = carry[:-1], carry[-1]
+            if mask is None:
+                projected_t = inputs
+            else:
+                projected_t, valid = inputs
+            output, new_states = cell.recur(
+                projected_t, list(old_states), recurrent_mask
+            )
+            new_states = list(new_states)
+            emitted = output
+            if mask is not None:
+                valid = ops.expand_dims(valid, -1)
+                new_states = [
+                    ops.where(valid, new, old)
+                    for new, old in zip(new_states, old_states, strict=True)
+                ]
+                output = ops.where(valid, output, old_output)
+                if self.zero_output_for_mask:
+                    emitted = ops.where(valid, emitted, zero_output)
+                else:
+                    emitted = output
+            return new_states + [output], new_states + [emitted]
+
+        time_major = ops.transpose(projected, (1, 0, 2))
+        if mask is not None:
+            xs = (time_major, ops.transpose(mask, (1, 0)))
+        else:
+            xs = time_major
+        init = list(states) + [zero_output]
+
+        if self.unroll:
+            carry = init
+            emitted = []
+            for t in range(projected.shape[1]):
+                step_in = (
+                    time_major[t] if mask is None else (time_major[t], xs[1][t])
+                )
+                carry, ys = step(carry, step_in)
+                emitted.append(ys[-1])
+            outputs = ops.stack(emitted, axis=1)
+        elif keras.backend.backend() == "tensorflow":
+            carry, outputs = _tf_loop(step, init, xs)
+        else:
+            carry, ys = ops.scan(step, init, xs)
+            outputs = ops.transpose(ys[-1], (1, 0, 2))
+        return carry[-1], outputs, list(carry[:-1])
+
+    def get_config(self):
+        config = {"units": self.cell.units}
+        cell_config = self.cell.get_config()
+        for name in type(self).cell_arguments():
+            if name in cell_config:
+                config[name] = cell_config[name]
+        base = super().get_config()
+        base.pop("cell", None)
+        return {**base, **config}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.cell_arguments():
+            value = config.get(name)
+            if isinstance(value, dict) and "class_name" in value:
+                if name.endswith("initializer"):
+                    config[name] = keras.initializers.deserialize(value)
+                elif name.endswith("activation"):
+                    config[name] = keras.activations.deserialize(value)
+        return cls(**config)
+
+
+def _tf_loop(step, init, xs):
+    """A TensorFlow while loop that stacks only the emitted outputs.
+
+    ``keras.ops.scan`` stacks the whole carry at every step and sets no
+    ``maximum_iterations``, which XLA needs to differentiate a loop; this
+    loop does both, so ``jit_compile=True`` works.
+    """
+    import tensorflow as tf
+
+    xs_flat = tf.nest.flatten(xs)
+    length = tf.shape(xs_flat[0])[0]
+    static_length = xs_flat[0].shape[0]
+    inputs = [
+        tf.TensorArray(x.dtype, size=length, element_shape=x.shape[1:]).unstack(
+            x
+        )
+        for x in xs_flat
+    ]
+    emitted = tf.TensorArray(
+        init[-1].dtype, size=length, element_shape=init[-1].shape
+    )
+
+    def body(t, carry, emitted):
+        step_in = tf.nest.pack_sequence_as(xs, [x.read(t) for x in inputs])
+        carry, ys = step(list(carry), step_in)
+        return t + 1, carry, emitted.write(t, ys[-1])
+
+    _, carry, emitted = tf.while_loop(
+        lambda t, *_: t < length,
+        body,
+        (tf.constant(0), list(init), emitted),
+        maximum_iterations=length,
+    )
+    outputs = tf.transpose(emitted.stack(), (1, 0, 2))
+    if static_length is not None:
+        outputs.set_shape([None, static_length] + outputs.shape[2:].as_list())
+    return list(carry), outputs
+
+
+def log_sigmoid(x):
+    """``log(sigmoid(x))`` without overflow."""
+    return -ops.softplus(-x)
+
+
+def log_positive_tanh(x):
+    """Log of ``g(x) = x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below.
+
+    ``g`` is the positive, continuous activation minGRU and minLSTM use so
+    that the candidate state has a logarithm (Feng et al., 2024).
+    """
+    return ops.where(
+        x >= 0, ops.log(ops.relu(x) + 0.5), log_sigmoid(ops.minimum(x, 0.0))
+    )
+
+
+def positive_tanh(x):
+    """``g(x) = x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below."""
+    return ops.where(x >= 0, x + 0.5, ops.sigmoid(ops.minimum(x, 0.0)))
+
+
+def log_space_scan(log_a, log_b, h0, mask=None):
+    """Solves ``h_t = a_t h_{t-1} + b_t`` for all t at once, in log space.
+
+    ``a_t`` and ``b_t`` are given by their logarithms (``b_t > 0``), shape
+    ``(batch, time, units)``; ``h0`` may have any sign. With
+    ``A_t = a_1 ... a_t``,
+
+        h_t = A_t h0 + exp(log A_t + logcumsumexp_k(log b_k - log A_k)),
+
+    where the cumulative log-sum-exp is an associative (parallel) scan, so
+    the depth is logarithmic in the sequence length. A masked step keeps
+    the state: ``a = 1`` and ``b = 0`` there.
+
+    Returns:
+        The states ``h_1 ... h_T``, shape ``(batch, time, units)``.
+    """
+    if mask is not None:
+        valid = ops.expand_dims(mask, -1)
+        log_a = ops.where(valid, log_a, ops.zeros_like(log_a))
+        log_b = ops.where(valid, log_b, ops.full_like(log_b, _LOG_ZERO))
+    log_big_a = ops.cumsum(log_a, axis=1)
+    summed = ops.associative_scan(ops.logaddexp, log_b - log_big_a, axis=1)
+    carried = ops.exp(log_big_a) * ops.expand_dims(h0, 1)
+    return carried + ops.exp(log_big_a + summed)

@@ -1,0 +1,178 @@
+"""JANET: the forget-gate-only LSTM (van der Westhuizen and Lasenby, 2018)."""
+
+import keras
+from keras import ops
+
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.recurrent.base import GatedCell
+from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.base import _derived_seed
+
+__all__ = ["JANETCell", "JANET"]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class JANETCell(GatedCell):
+    """JANET cell: an LSTM that keeps only the forget gate.
+
+    The input gate is tied to the forget gate, shifted by ``beta`` so that
+    a little new information always enters:
+
+        s_t = W_f x_t + U_f h_{t-1} + b_f
+        c~_t = activation(W_c x_t + U_c h_{t-1} + b_c)
+        h_t = sigmoid(s_t) * h_{t-1} + (1 - sigmoid(s_t - beta)) * c~_t
+
+    The cell state is the output (``h_t = c_t``).
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        activation: Activation of the candidate (default ``tanh``).
+        beta: Shift between forget and input gate (the paper uses 1).
+        chrono_max_length: When set, the forget biases start from the
+            chrono initialization ``b_f = log(u)``, ``u ~ U(1, T_max - 1)``
+            with ``T_max = chrono_max_length`` (at least 3), and ``b_c`` from
+            ``bias_initializer``; the paper recommends the longest
+            dependency the data holds. ``None``: every bias from
+            ``bias_initializer``.
+        kernel_initializer: Initializer of the input kernel.
+        recurrent_initializer: Initializer of the recurrent kernel.
+        bias_initializer: Initializer of the biases.
+        dropout: Fraction of the inputs to drop.
+        recurrent_dropout: Fraction of the previous state to drop before the
+            recurrent products.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments.
+
+    Raises:
+        InvalidArgumentError: ``chrono_max_length`` is not an integer >= 3.
+
+    Reference:
+        van der Westhuizen and Lasenby, "The unreasonable effectiveness of
+        the forget gate", 2018. https://arxiv.org/abs/1804.04849
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        beta=1.0,
+        chrono_max_length=None,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
+        if chrono_max_length is not None and (
+            isinstance(chrono_max_length, bool)
+            or not isinstance(chrono_max_length, int)
+            or chrono_max_length < 3
+        ):
+            raise InvalidArgumentError(
+                "`chrono_max_length` must be None or an integer >= 3. "
+                f"Received: chrono_max_length={chrono_max_length!r}"
+            )
+        self.activation = keras.activations.get(activation)
+        self.beta = float(beta)
+        self.chrono_max_length = chrono_max_length
+
+    def build_weights(self, input_dim):
+        self.kernel = self.block_weight(
+            "kernel", self.kernel_initializer, input_dim, 2
+        )
+        self.recurrent_kernel = self.block_weight(
+            "recurrent_kernel", self.recurrent_initializer, self.units, 2
+        )
+        if self.chrono_max_length is None:
+            self.bias = self.block_weight(
+                "bias", self.bias_initializer, None, 2
+            )
+            return
+
+        def chrono(shape, dtype=None):
+            # Seeded like the other weights when `bias_initializer` has an
+            # integer seed; otherwise from Keras' global seed, so that two
+            # layers never start with the same forget biases.
+            seed = getattr(self.bias_initializer, "seed", None)
+            if isinstance(seed, int) and not isinstance(seed, bool):
+                seed = _derived_seed(seed, "chrono", self.weight_salt)
+            else:
+                seed = None
+            draws = keras.random.uniform(
+                (self.units,),
+                1.0,
+                float(self.chrono_max_length - 1),
+                dtype=dtype,
+                seed=seed,
+            )
+            rest = self.bias_initializer((self.units,), dtype=dtype)
+            return ops.concatenate([ops.log(draws), rest])
+
+        self.bias = self.add_weight(
+            name="bias", shape=(2 * self.units,), initializer=chrono
+        )
+
+    def project(self, inputs):
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def recur(self, projected, states, recurrent_mask=None):
+        h = states[0]
+        u = self.units
+        h_in = h if recurrent_mask is None else h * recurrent_mask
+        z = projected + ops.matmul(h_in, self.recurrent_kernel)
+        s = z[..., :u]
+        candidate = self.activation(z[..., u:])
+        h_new = ops.sigmoid(s) * h + (1.0 - ops.sigmoid(s - self.beta)) * (
+            candidate
+        )
+        return h_new, [h_new]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "activation": keras.activations.serialize(self.activation),
+            "beta": self.beta,
+            "chrono_max_length": self.chrono_max_length,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class JANET(GatedRNN):
+    """JANET layer (forget-gate-only LSTM), like `keras.layers.GRU`.
+
+    Takes every argument of `JANETCell` and of `GatedRNN`.
+
+    Example:
+
+    >>> import numpy as np
+    >>> JANET(4, chrono_max_length=50)(np.zeros((2, 3, 5), "float32")).shape
+    (2, 4)
+
+    Reference:
+        van der Westhuizen and Lasenby, "The unreasonable effectiveness of
+        the forget gate", 2018. https://arxiv.org/abs/1804.04849
+    """
+
+    plugin_kind = "recurrent"
+    cell_class = JANETCell
+
+    @classmethod
+    def tunable_arguments(cls, hp):
+        return {
+            **super().tunable_arguments(hp),
+            "chrono_max_length": hp.Choice(
+                "janet_chrono_max_length", [16, 64, 256]
+            ),
+        }
