@@ -1,3 +1,33 @@
-"""export."""
+"""Export: SavedModels that serve without kerasweights, and their checks.
 
-__all__ = []
+`export_saved_model` writes a model as a SavedModel whose serving signature
+keeps every input's name and dtype and names each output after its layer,
+then loads it in a fresh process that imports TensorFlow only and compares
+outputs with the in-memory model (`verify_saved_model`). Output folders are
+claimed with a manifest so a user's files are never deleted
+(`claim_output_folder`).
+"""
+
+from kerasweights.export.model_file import load_keras_model
+from kerasweights.export.output_folder import MANIFEST_NAME
+from kerasweights.export.output_folder import claim_output_folder
+from kerasweights.export.output_folder import read_manifest
+from kerasweights.export.saved_model import export_model_file
+from kerasweights.export.saved_model import export_saved_model
+from kerasweights.export.saved_model import model_signature
+from kerasweights.export.verification import VerificationReport
+from kerasweights.export.verification import read_signature
+from kerasweights.export.verification import verify_saved_model
+
+__all__ = [
+    "MANIFEST_NAME",
+    "VerificationReport",
+    "claim_output_folder",
+    "export_model_file",
+    "export_saved_model",
+    "load_keras_model",
+    "model_signature",
+    "read_manifest",
+    "read_signature",
+    "verify_saved_model",
+]

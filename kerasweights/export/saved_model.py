@@ -1,0 +1,254 @@
+"""SavedModel export with a named, typed serving signature.
+
+Keras 3's own export paths name inputs after internal placeholders and call
+every output ``output_0`` (case C05). Our export keeps, for every model
+input, its name and dtype, and names each output after the layer that
+produces it, so ``saved_model_cli show --all`` reads like the model:
+
+    inputs['pixels'] tensor_info: dtype: DT_FLOAT shape: (-1, 8, 8, 1)
+    outputs['digit'] tensor_info: dtype: DT_FLOAT shape: (-1, 10)
+
+The batch axis is always unknown (``-1``); other axes are exactly as the
+model declares them, so a recurrent model built on ``Input((None, 8))``
+serves sequences of any length. Functional models with several inputs,
+given as a list or as a dict (case C06), get one signature argument per
+input. The SavedModel holds only TensorFlow graphs and variables: it loads
+and serves with TensorFlow alone, with no ``import kerasweights``.
+"""
+
+import json
+import os
+
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
+
+__all__ = [
+    "SAVED_MODEL_ENTRIES",
+    "export_model_file",
+    "export_saved_model",
+    "model_signature",
+]
+
+REPORT_NAME = "kerasweights-export.json"
+
+# Top-level names tf.saved_model writes, plus our report.
+SAVED_MODEL_ENTRIES = (
+    "saved_model.pb",
+    "variables",
+    "assets",
+    "fingerprint.pb",
+    REPORT_NAME,
+)
+
+
+def _dtype_name(dtype):
+    import tensorflow as tf
+
+    return tf.as_dtype(dtype).name
+
+
+def model_signature(model):
+    """The serving signature `export_saved_model` gives a model.
+
+    Args:
+        model: A built `keras.Model`.
+
+    Returns:
+        A dict: ``"inputs"``, ``{name: {"dtype": str, "shape": list}}`` in
+        the model's input order, batch axis ``None``; ``"outputs"``, the
+        output names in order; ``"structure"``, how the model takes its
+        inputs (``"single"``, ``"list"`` or ``"dict"``).
+
+    Raises:
+        InvalidTypeError: ``model`` is not a `keras.Model`.
+        InvalidArgumentError: The model has not been built, or two inputs
+            or outputs share a name.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        raise InvalidTypeError(
+            "`model` must be a keras.Model. "
+            f"Received: model of type {type(model).__name__}"
+        )
+    try:
+        inputs = list(model.inputs)
+        structured = model.input
+    except (AttributeError, ValueError) as exc:
+        raise InvalidArgumentError(
+            "`model` must be built with known inputs (a functional or built "
+            f"Sequential model) to be exported. Received: {model.name!r} "
+            f"({exc})"
+        ) from exc
+    if isinstance(structured, dict):
+        structure = "dict"
+        pairs = list(structured.items())
+    elif isinstance(structured, (list, tuple)):
+        structure = "list"
+        pairs = [(t.name, t) for t in structured]
+    else:
+        structure = "single"
+        pairs = [(inputs[0].name, inputs[0])]
+    specs = {}
+    for name, tensor in pairs:
+        if name in specs:
+            raise InvalidArgumentError(
+                f"Two inputs of model {model.name!r} are named {name!r}; "
+                "expected unique input names for the serving signature."
+            )
+        specs[name] = {
+            "dtype": _dtype_name(tensor.dtype),
+            "shape": [None, *tensor.shape[1:]],
+        }
+    outputs = list(model.output_names)
+    if len(set(outputs)) != len(outputs):
+        raise InvalidArgumentError(
+            f"The outputs of model {model.name!r} have repeated names "
+            f"{outputs}; expected unique output layer names."
+        )
+    return {"inputs": specs, "outputs": outputs, "structure": structure}
+
+
+def _write(model, directory, signature):
+    import keras
+    import tensorflow as tf
+
+    names = list(signature["inputs"])
+    specs = [
+        tf.TensorSpec(s["shape"], tf.as_dtype(s["dtype"]), name=n)
+        for n, s in signature["inputs"].items()
+    ]
+    output_names = signature["outputs"]
+    structure = signature["structure"]
+
+    def serve(*tensors):
+        if structure == "dict":
+            result = model(
+                dict(zip(names, tensors, strict=True)), training=False
+            )
+        elif structure == "list":
+            result = model(list(tensors), training=False)
+        else:
+            result = model(tensors[0], training=False)
+        if isinstance(result, dict):
+            return {n: result[n] for n in output_names}
+        if not isinstance(result, (list, tuple)):
+            result = [result]
+        return dict(zip(output_names, result, strict=True))
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", serve, input_signature=specs)
+    archive.write_out(directory, verbose=False)
+
+
+def export_saved_model(
+    model, directory, overwrite=False, verify=True, data=None
+):
+    """Write ``model`` as a SavedModel and check it in a fresh process.
+
+    Args:
+        model: A built `keras.Model`; may use any kerasweights plugin.
+        directory: The folder to write; it must be new or empty, or hold
+            a previous kerasweights export (replaced only with
+            ``overwrite=True``; see `claim_output_folder`).
+        overwrite: Replace a previous kerasweights export in ``directory``.
+        verify: Load the SavedModel in a fresh process that imports
+            TensorFlow only and compare its outputs with ``model``'s.
+        data: Real inputs for the check (an array, or a dict by input
+            name); ``None`` uses seeded synthetic inputs.
+
+    Returns:
+        A dict with the ``"directory"``, the ``"signature"`` and, when
+        ``verify`` is true, the ``"verification"`` report. The same dict is
+        written to ``kerasweights-export.json`` in ``directory``.
+
+    Raises:
+        InvalidTypeError, InvalidArgumentError: ``model`` cannot be
+            exported.
+        OutputExistsError: ``directory`` is in use (see
+            `claim_output_folder`).
+        ExportVerificationError: The SavedModel does not reproduce
+            ``model``.
+
+    Example:
+
+    >>> import keras
+    >>> inputs = keras.Input((8, 8, 1), name="pixels")
+    >>> x = keras.layers.Flatten()(inputs)
+    >>> outputs = keras.layers.Dense(10, name="digit")(x)
+    >>> model = keras.Model(inputs, outputs)
+    >>> result = export_saved_model(model, "exported_digits")
+    """
+    from kerasweights.export.output_folder import claim_output_folder
+    from kerasweights.export.verification import verify_saved_model
+
+    signature = model_signature(model)
+    directory = claim_output_folder(
+        directory, SAVED_MODEL_ENTRIES, command="export", overwrite=overwrite
+    )
+    _write(model, directory, signature)
+    result = {
+        "directory": directory,
+        "signature": {
+            "inputs": signature["inputs"],
+            "outputs": signature["outputs"],
+        },
+    }
+    if verify:
+        report = verify_saved_model(model, directory, data=data)
+        result["verification"] = report.to_dict()
+    with open(os.path.join(directory, REPORT_NAME), "w") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    return result
+
+
+def export_model_file(path, directory, overwrite=False, data=None):
+    """Load a ``.keras`` file and export it with `export_saved_model`.
+
+    The model file is checked before the output folder is touched.
+
+    Args:
+        path: A Keras 3 ``.keras`` file.
+        directory: The SavedModel folder to write.
+        overwrite: Replace a previous kerasweights export there.
+        data: Real check inputs; ``None`` uses the digits test data when the
+            model takes digits images ``(8, 8, 1)`` or row sequences
+            ``(None|8, 8)``, and seeded synthetic inputs otherwise.
+
+    Returns:
+        The dict `export_saved_model` returns, plus ``"check_data"``
+        (``"digits"``, ``"given"`` or ``"synthetic"``).
+
+    Raises:
+        ModelFileError: ``path`` is not a loadable ``.keras`` file.
+        OutputExistsError, ExportVerificationError: As `export_saved_model`.
+    """
+    from kerasweights.export.model_file import load_keras_model
+
+    model = load_keras_model(path)
+    source = "given"
+    if data is None:
+        data, source = _digits_data_for(model)
+    result = export_saved_model(
+        model, directory, overwrite=overwrite, data=data
+    )
+    result["check_data"] = source
+    return result
+
+
+def _digits_data_for(model):
+    signature = model_signature(model)
+    if len(signature["inputs"]) != 1:
+        return None, "synthetic"
+    shape = next(iter(signature["inputs"].values()))["shape"][1:]
+    if shape == [8, 8, 1]:
+        view = "image"
+    elif shape in ([None, 8], [8, 8]):
+        view = "sequence"
+    else:
+        return None, "synthetic"
+    from kerasweights.datasets.digits import load_digits
+
+    return load_digits(view, seed=0).x_test, "digits"

@@ -1,0 +1,81 @@
+"""Per-trial watchers: non-finite values and gradient health.
+
+`NonFiniteWatch` looks at the loss and metrics Keras reports after every
+training step and every epoch; the first non-finite value stops training
+and is remembered with its step (case C07). `gradient_health_callback`
+returns the registry's gradient-health callback (the plugin of kind
+``"callback"`` named ``gradient_health``), whose verdict each trial
+reports.
+"""
+
+import math
+
+import keras
+
+__all__ = ["NonFiniteWatch", "gradient_health_callback", "health_summary"]
+
+
+class NonFiniteWatch(keras.callbacks.Callback):
+    """Stop training at the first non-finite loss or metric.
+
+    After training, ``reason`` is ``None`` or a sentence naming the symptom
+    and where it appeared, e.g. ``"loss became nan at epoch 1, step 3"``.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.reason = None
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def _check(self, logs, where):
+        if self.reason is not None:
+            return
+        for key, value in (logs or {}).items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                continue
+            if not math.isfinite(number):
+                self.reason = f"{key} became {number} {where}"
+                self.model.stop_training = True
+                return
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f"at epoch {self._epoch + 1}, step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"at the end of epoch {epoch + 1}")
+
+
+def gradient_health_callback():
+    """A new gradient-health callback from the registry, or ``None``.
+
+    Returns:
+        An instance of the installed ``callback`` plugin named
+        ``gradient_health`` (``kerasweights.health.GradientHealth``), or
+        ``None`` when no such plugin is installed; trials then report the
+        verdict ``"unavailable"``.
+    """
+    import kerasweights
+
+    try:
+        record = kerasweights.get_plugin("gradient_health", kind="callback")
+    except (ValueError, LookupError):
+        return None
+    return record.obj()
+
+
+def health_summary(callback):
+    """``(verdict, nonfinite, problems)`` read from a health callback."""
+    if callback is None:
+        return "unavailable", False, []
+    verdict = str(getattr(callback, "verdict", None) or "unknown")
+    nonfinite = bool(getattr(callback, "nonfinite", False))
+    problems = []
+    for p in getattr(callback, "problems", None) or []:
+        name, step = getattr(p, "name", None), getattr(p, "step", None)
+        problems.append(f"{name} at step {step}" if name else str(p))
+    return verdict, nonfinite, problems
