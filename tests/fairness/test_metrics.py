@@ -72,7 +72,7 @@ def test_agrees_with_fairlearn(data, method):
 @given(samples())
 def test_group_report_matches_metric_frame(data):
     y_true, y_pred, groups, weights = data
-    names = np.array(["g%d" % g for g in groups])
+    names = np.array([f"g{g}" for g in groups])
     frame = flm.MetricFrame(
         metrics={
             "selection_rate": flm.selection_rate,
