@@ -1,0 +1,101 @@
+"""CSV loading for fairness experiments and the embedded Adult data."""
+
+import gzip
+
+import numpy as np
+import pytest
+
+from kerasweights.datasets.adult import ADULT_PATH
+from kerasweights.datasets.adult import load_adult
+from kerasweights.errors import InputDataError
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.fairness.data import load_csv
+from kerasweights.fairness.data import train_test_split
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "data.csv"
+    path.write_text(text)
+    return path
+
+
+GOOD = (
+    "age,job,sex,y\n30,a,F,no\n40,b,M,yes\n50,a,M,no\n?,b,F,yes\n20,b,F,yes\n"
+)
+
+
+def test_encoding_of_a_small_csv(tmp_path):
+    data = load_csv(_write(tmp_path, GOOD), label="y", sensitive="sex")
+    # The row with a missing age is dropped.
+    assert len(data) == 4
+    assert data.feature_names == ["age", "job=a", "job=b"]
+    ages = np.array([30.0, 40, 50, 20])
+    np.testing.assert_allclose(
+        data.features[:, 0], (ages - ages.mean()) / ages.std(), rtol=1e-6
+    )
+    np.testing.assert_array_equal(data.features[:, 1], [1, 0, 1, 0])
+    assert data.positive_label == "yes"
+    np.testing.assert_array_equal(data.labels, [0, 1, 0, 1])
+    assert data.group_names == ["F", "M"]
+    np.testing.assert_array_equal(data.groups, [0, 1, 1, 0])
+
+
+@pytest.mark.parametrize(
+    "text,kwargs,pattern",
+    [
+        (GOOD, {"label": "income"}, "`income` must be in the CSV"),
+        (GOOD, {"sensitive": "race"}, "`race` must be in the CSV"),
+        (
+            "a,sex,y\n1,F,x\n2,M,y\n3,F,z\n",
+            {},
+            "label column `y` must hold exactly two values",
+        ),
+        (
+            "a,sex,y\n1,F,0\n2,F,1\n",
+            {},
+            "`sex` must hold at least two groups",
+        ),
+        (
+            GOOD,
+            {"min_group_rows": 3},
+            "group 'F' with 2 rows",
+        ),
+        ("a,sex,y\n1,F\n", {}, "line 2 with 2 fields"),
+        (GOOD, {"positive_label": "maybe"}, "positive_label='maybe'"),
+    ],
+)
+def test_bad_csv_names_the_column(tmp_path, text, kwargs, pattern):
+    args = dict(label="y", sensitive="sex")
+    args.update(kwargs)
+    with pytest.raises(InputDataError, match=pattern):
+        load_csv(_write(tmp_path, text), **args)
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputDataError, match="must exist"):
+        load_csv(tmp_path / "nope.csv", label="y", sensitive="sex")
+
+
+def test_split_is_seeded_and_disjoint(tmp_path):
+    data = load_csv(_write(tmp_path, GOOD), label="y", sensitive="sex")
+    a_train, a_test = train_test_split(data, 0.5, seed=3)
+    b_train, _ = train_test_split(data, 0.5, seed=3)
+    np.testing.assert_array_equal(a_train.features, b_train.features)
+    assert len(a_train) + len(a_test) == len(data)
+    with pytest.raises(InvalidArgumentError, match="test_fraction"):
+        train_test_split(data, 1.0)
+
+
+def test_adult_is_embedded_unchanged_and_loads():
+    with gzip.open(ADULT_PATH, "rt") as handle:
+        assert sum(1 for _ in handle) == 32561 + 1
+    data = load_adult()
+    assert data.features.shape[0] == 30162
+    assert data.group_names == ["Female", "Male"]
+    assert not any(n.startswith("sex") for n in data.feature_names)
+    assert "fnlwgt" not in data.feature_names
+    assert 0.2 < data.labels.mean() < 0.3
+    race = load_adult("race")
+    assert len(race.group_names) == 5
+    with pytest.raises(InvalidArgumentError, match="sensitive"):
+        load_adult("age")
