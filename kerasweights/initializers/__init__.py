@@ -7,6 +7,14 @@ registered for Keras serialization as ``kerasweights>Name``.
 
 from kerasweights.initializers.base import activation_gain
 from kerasweights.initializers.base import compute_fans
+from kerasweights.initializers.fixup import FixupResult
+from kerasweights.initializers.fixup import fixup_factor
+from kerasweights.initializers.fixup import fixup_scale
+from kerasweights.initializers.lsuv import LSUVCallback
+from kerasweights.initializers.lsuv import LSUVLayerResult
+from kerasweights.initializers.lsuv import LSUVReport
+from kerasweights.initializers.lsuv import LSUVWarning
+from kerasweights.initializers.lsuv import lsuv_initialize
 from kerasweights.initializers.orthogonal import DeltaOrthogonal
 from kerasweights.initializers.orthogonal import OrthogonalGain
 from kerasweights.initializers.recurrent import GATE_LAYOUTS
@@ -16,6 +24,14 @@ from kerasweights.initializers.variance_scaling import GainVarianceScaling
 from kerasweights.initializers.zero import ZerO
 
 __all__ = [
+    "FixupResult",
+    "fixup_factor",
+    "fixup_scale",
+    "LSUVCallback",
+    "LSUVLayerResult",
+    "LSUVReport",
+    "LSUVWarning",
+    "lsuv_initialize",
     "Chrono",
     "GATE_LAYOUTS",
     "IdentityRNN",

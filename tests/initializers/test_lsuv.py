@@ -1,0 +1,187 @@
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from kerasweights.errors import InputDataError
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
+from kerasweights.initializers import LSUVCallback
+from kerasweights.initializers import LSUVWarning
+from kerasweights.initializers import lsuv_initialize
+
+TOL = 0.05
+
+
+def _x(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape).astype("float32")
+
+
+def _numpy_pre_activations(dense_layers, x, activation):
+    """Forward pass of a plain MLP in NumPy, from the layers' weights."""
+    out, h = [], x.astype(np.float64)
+    for layer in dense_layers:
+        z = h @ layer.kernel.numpy() + layer.bias.numpy()
+        out.append(z)
+        h = activation(z)
+    return out
+
+
+def test_sequential_tanh_mlp_reaches_unit_variance():
+    layers = [keras.layers.Dense(32, activation="tanh") for _ in range(6)]
+    model = keras.Sequential([keras.Input((10,))] + layers)
+    x = _x(256, 10) * 3.0
+    report = lsuv_initialize(model, x, tolerance=TOL, seed=0)
+    assert report.all_converged
+    assert [r.name for r in report.layers] == [layer.name for layer in layers]
+    for z, result in zip(
+        _numpy_pre_activations(layers, x, np.tanh), report.layers, strict=True
+    ):
+        assert abs(z.var() - 1.0) <= TOL + 1e-4
+        assert result.variance == pytest.approx(z.var(), rel=1e-4)
+        assert result.kind == "pre_activation"
+
+
+def test_functional_conv_and_dense_with_custom_target():
+    inputs = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+    h = keras.layers.Flatten()(h)
+    outputs = keras.layers.Dense(5)(h)
+    model = keras.Model(inputs, outputs)
+    report = lsuv_initialize(model, _x(64, 8, 8, 3), target_variance=2.0)
+    assert [r.layer_class for r in report.layers] == ["Conv2D", "Dense"]
+    assert all(abs(r.variance - 2.0) <= 0.1 for r in report.layers)
+    assert np.var(np.asarray(model(_x(64, 8, 8, 3)))) == pytest.approx(
+        report.layers[-1].variance, rel=0.3
+    )
+
+
+class _Block(keras.layers.Layer):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.first = keras.layers.Dense(16, activation="relu")
+        self.second = keras.layers.Dense(16)
+
+    def call(self, x):
+        return self.second(self.first(x))
+
+
+class _Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.block = _Block()
+        self.rnn = keras.layers.LSTM(6)
+        self.head = keras.layers.Dense(3)
+
+    def call(self, x):
+        h = self.block(x)
+        return self.head(self.rnn(h))
+
+
+def test_subclassed_model_with_nested_layers_and_lstm():
+    model = _Subclassed()
+    x = _x(32, 7, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LSUVWarning)
+        report = lsuv_initialize(model, x, tolerance=TOL, seed=1)
+    classes = [r.layer_class for r in report.layers]
+    assert classes == ["Dense", "Dense", "LSTM", "Dense"]
+    lstm = model.rnn
+    # The LSTM's input projection, recomputed independently.
+    h = x.reshape(-1, 5).astype(np.float64)
+    h = np.maximum(h @ model.block.first.kernel.numpy(), 0)
+    h = h @ model.block.second.kernel.numpy()
+    projection = h @ lstm.cell.kernel.numpy()
+    assert abs(projection.var() - 1.0) <= TOL + 1e-4
+    assert report.layers[2].kind == "input_projection"
+
+
+def test_unsupported_layers_are_reported_and_warned():
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Embedding(10, 6),
+            keras.layers.Flatten(),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+        ]
+    )
+    x = np.random.default_rng(0).integers(0, 10, size=(32, 4))
+    with pytest.warns(LSUVWarning, match="embedding"):
+        report = lsuv_initialize(model, x)
+    unsupported = {r.layer_class: r.reason for r in report.unsupported}
+    assert set(unsupported) == {"Embedding", "BatchNormalization"}
+    assert all(unsupported.values())
+    assert report.all_converged
+    assert report.layers[0].layer_class == "Dense"
+    rows = report.to_markdown().splitlines()[2:]
+    assert len(rows) == 3
+    assert any("| Embedding | unsupported |" in row for row in rows)
+
+
+def test_max_iterations_is_reported():
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(6, activation="tanh")]
+    )
+    # A huge bias spread keeps the variance far from 1 after one step.
+    model.layers[0].bias.assign(np.linspace(-30, 30, 6).astype("float32"))
+    with pytest.warns(LSUVWarning, match="max_iterations"):
+        report = lsuv_initialize(
+            model, _x(64, 6), max_iterations=1, orthogonal_start=False
+        )
+    assert report.layers[0].status == "max_iterations"
+    assert report.layers[0].iterations == 1
+
+
+def test_probes_are_removed_afterwards():
+    dense = keras.layers.Dense(4, activation="relu")
+    rnn = keras.layers.SimpleRNN(3)
+    model = keras.Sequential([keras.Input((2, 4)), rnn, dense])
+    original = dense.activation
+    lsuv_initialize(model, _x(16, 2, 4))
+    assert dense.activation is original
+    assert "call" not in vars(rnn)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [
+        ({"tolerance": 0.0}, InvalidArgumentError),
+        ({"target_variance": -1.0}, InvalidArgumentError),
+        ({"max_iterations": 0}, InvalidArgumentError),
+        ({"max_iterations": 2.5}, InvalidTypeError),
+    ],
+)
+def test_bad_arguments(kwargs, error):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(error):
+        lsuv_initialize(model, _x(4, 3), **kwargs)
+
+
+def test_empty_batch_and_non_model():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    with pytest.raises(InputDataError):
+        lsuv_initialize(model, np.zeros((0, 3), "float32"))
+    with pytest.raises(InvalidTypeError):
+        lsuv_initialize(keras.layers.Dense(2), _x(4, 3))
+
+
+def test_callback_runs_at_train_begin():
+    x = _x(64, 8)
+    y = (x[:, 0] > 0).astype("int32")
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        "sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    callback = LSUVCallback(x, seed=0, tolerance=TOL)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    assert callback.report is not None
+    assert callback.report.all_converged
+    assert len(callback.report.layers) == 2
