@@ -114,10 +114,10 @@ class Thresholds:
             whole batch for ``dead_steps`` recorded steps in a row).
         saturation_fraction: Fraction of a tanh/sigmoid layer's outputs
             within 0.01 of their bounds.
-        update_ratio_high: ||update|| / ||weights|` above which the
-            learning rate is too high.
-        update_ratio_low: ||update|| / ||weights|| below which the learning
-            rate is too low.
+        update_ratio_high: Median ||update|| / ||weights|| over the
+            patience window above which the learning rate is too high.
+        update_ratio_low: ||update|| / ||weights|| below which (on every
+            step of the window) the learning rate is too low.
         loss_window: Recorded steps compared by the loss detectors.
     """
 
@@ -128,7 +128,7 @@ class Thresholds:
     vanish_ratio: float = 1e-4
     dead_fraction: float = 0.5
     saturation_fraction: float = 0.9
-    update_ratio_high: float = 0.3
+    update_ratio_high: float = 0.1
     update_ratio_low: float = 1e-6
     loss_window: int = 20
 
@@ -318,7 +318,7 @@ def _detect_update_ratio(records, t):
         if any(not math.isfinite(x) for x in ratios):
             continue
         median = float(np.median(ratios))
-        if min(ratios) > t.update_ratio_high:
+        if median > t.update_ratio_high:
             return [
                 Diagnosis(
                     "update_ratio_high",
@@ -372,24 +372,31 @@ def _detect_loss_not_decreasing(records, t):
     return []
 
 
-def _detect_oscillating(records, t):
+def _detect_oscillating(records, t, start_loss):
     recs = [r for r in _usable(records) if math.isfinite(r.loss)]
     window = t.loss_window
-    if len(recs) < 2 * window:
+    if len(recs) < 2 * window or start_loss is None:
         return []
     losses = np.asarray([r.loss for r in recs[-2 * window :]])
-    floor = max(float(np.min(losses)), 1e-8)
-    jumps = np.abs(np.diff(losses)) / floor
+    level = float(np.median(losses))
+    jumps = float(np.median(np.abs(np.diff(losses))))
     early = float(np.mean(losses[:window]))
     late = float(np.mean(losses[window:]))
-    if np.median(jumps) > 1.0 and late > 0.9 * early:
+    # Jumps as large as the loss itself, no downward trend, and the loss
+    # still far from where a converged run's noise would sit.
+    if (
+        level > 0
+        and jumps > level
+        and late > 0.9 * early
+        and level > 0.5 * start_loss
+    ):
         return [
             Diagnosis(
                 "oscillating",
                 None,
                 recs[-1].step,
-                f"step-to-step loss changes median {np.median(jumps):.2g}x "
-                f"the lowest loss, with no downward trend over "
+                f"median step-to-step loss change {jumps:.3g} exceeds the "
+                f"median loss {level:.3g}, with no downward trend over "
                 f"{2 * window} recorded steps",
                 FIXES["oscillating"],
             )
@@ -428,6 +435,9 @@ def diagnose(
     # enough recorded steps: a loss that fell once has decreased.
     enough = 2 * t.loss_window
     check_trend = len(records) - new < enough <= len(records)
+    start = [r.loss for r in _usable(records[: t.loss_window])]
+    start = [x for x in start if math.isfinite(x)]
+    start_loss = float(np.mean(start)) if start else None
     detectors = {
         "nan": lambda: _detect_nan(fresh, t, first_bad_loss_step),
         "exploding": lambda: _detect_exploding(tail, t),
@@ -439,7 +449,7 @@ def diagnose(
         "loss_not_decreasing": lambda: (
             _detect_loss_not_decreasing(records, t) if check_trend else []
         ),
-        "oscillating": lambda: _detect_oscillating(loss_tail, t),
+        "oscillating": lambda: _detect_oscillating(loss_tail, t, start_loss),
     }
     found = []
     for name in DIAGNOSES:
