@@ -36,13 +36,17 @@ def run(args):
     from rich.console import Console
     from rich.table import Table
 
+    console = Console()
+    if not console.is_terminal:
+        # Piped output is read whole: never cut a name to fit 80 columns.
+        console = Console(width=200)
     table = Table(title=f"{len(records)} kerasweights plugins")
     for column in ("kind", "name", "registered name", "distribution"):
-        table.add_column(column)
-    table.add_column("summary", overflow="fold")
+        table.add_column(column, no_wrap=True)
+    table.add_column("summary", overflow="fold", min_width=20)
     for r in records:
         table.add_row(
             r.kind, r.name, r.registered_name, r.distribution, r.summary
         )
-    Console().print(table)
+    console.print(table)
     return 0
