@@ -13,6 +13,7 @@
 """
 
 from kerasweights.fairness import metrics
+from kerasweights.fairness.adversarial import AdversarialDebiasingModel
 from kerasweights.fairness.keras_metrics import DemographicParityDifference
 from kerasweights.fairness.keras_metrics import DemographicParityRatio
 from kerasweights.fairness.keras_metrics import EqualizedOddsDifference
@@ -52,4 +53,5 @@ __all__ = [
     "SensitiveInputModel",
     "FairnessModel",
     "prediction_model",
+    "AdversarialDebiasingModel",
 ]

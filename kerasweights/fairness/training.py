@@ -125,7 +125,7 @@ class SensitiveInputModel(keras.Model):
 
         self.compile(**{k: restore(v) for k, v in config.items()})
         if self.built and self.optimizer is not None:
-            self.optimizer.build(self.trainable_variables)
+            self.optimizer.build(self.predictor.trainable_variables)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         if self._group_metrics:
