@@ -1,0 +1,294 @@
+"""The GradientHealth callback: contract, logs, actions, reports."""
+
+import csv
+import inspect
+import json
+import math
+import os
+import warnings
+
+import health_helpers as hh
+import keras
+import numpy as np
+import pytest
+
+import kerasweights
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import KerasWeightsError
+from kerasweights.health import GradientHealth
+from kerasweights.health import GradientHealthError
+from kerasweights.health import GradientHealthWarning
+
+CALLBACKS = kerasweights.plugins(kind="callback")
+
+
+def _ids(records):
+    return [r.registered_name for r in records]
+
+
+# ------------------------------------------------- every callback plugin
+@pytest.mark.parametrize("record", CALLBACKS, ids=_ids(CALLBACKS))
+def test_callback_plugin_contract(record):
+    cls = record.obj
+    assert issubclass(cls, keras.callbacks.Callback)
+    assert record.kind == "callback"
+    assert keras.saving.get_registered_name(cls) == record.registered_name
+    assert keras.saving.get_registered_object(record.registered_name) is cls
+
+
+@pytest.mark.parametrize("record", CALLBACKS, ids=_ids(CALLBACKS))
+def test_callback_config_names_every_argument(record):
+    cls = record.obj
+    obj = cls()
+    config = obj.get_config()
+    params = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+    ]
+    assert {p.name for p in params} <= set(config)
+    json.dumps(config)
+    again = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(obj)
+    )
+    assert type(again) is cls
+    assert again.get_config() == config
+
+
+def test_config_round_trip_keeps_non_default_values():
+    health = GradientHealth(
+        every_n_steps=3,
+        on_problem="stop",
+        log_dir="/tmp/somewhere",
+        patience=7,
+        dead_steps=2,
+        thresholds={"explode_norm": 50.0},
+        diagnoses=["nan", "exploding"],
+        watch_activations=False,
+        recovery_path="/tmp/x.weights.h5",
+    )
+    config = health.get_config()
+    again = GradientHealth.from_config(config)
+    assert again.get_config() == config
+    assert config["every_n_steps"] == 3 and config["dead_steps"] == 2
+    assert config["thresholds"] == {"explode_norm": 50.0}
+
+
+def test_deserializes_in_a_fresh_process(fresh_python):
+    config = GradientHealth(every_n_steps=5, on_problem="raise").get_config()
+    code = (
+        "import json, keras, kerasweights\n"
+        f"cfg = json.loads({json.dumps(config)!r})\n"
+        "obj = keras.saving.deserialize_keras_object({'class_name': "
+        "'kerasweights>GradientHealth', 'config': cfg, 'module': None, "
+        "'registered_name': 'kerasweights>GradientHealth'})\n"
+        "assert obj.get_config() == cfg, obj.get_config()\n"
+        "print(type(obj).__name__, obj.every_n_steps)\n"
+    )
+    result = fresh_python(code)
+    assert result.returncode == 0, result.stderr
+    assert "GradientHealth 5" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "kwargs,fragment",
+    [
+        ({"every_n_steps": 0}, "`every_n_steps` must be a positive integer"),
+        ({"every_n_steps": 2.5}, "Received: every_n_steps=2.5"),
+        ({"on_problem": "panic"}, "Received: on_problem='panic'"),
+        ({"thresholds": {"explode": 1}}, "unknown keys: ['explode']"),
+        ({"diagnoses": ["nan", "nope"]}, "Received: diagnoses=['nope']"),
+        ({"recovery_path": "w.h5"}, "must end in '.weights.h5'"),
+    ],
+)
+def test_bad_arguments_are_refused(kwargs, fragment):
+    with pytest.raises(InvalidArgumentError) as info:
+        GradientHealth(**kwargs)
+    assert fragment in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_uncompiled_model_is_refused():
+    model = hh.sequential()
+    health = GradientHealth()
+    health.set_model(model)
+    with pytest.raises(KerasWeightsError, match="compiled"):
+        health.on_train_begin()
+
+
+# ---------------------------------------------------------------- fit
+def test_figures_reach_history_and_csv_logger(tmp_path):
+    x, y = hh.data(n=64)
+    model = hh.sequential()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    health = GradientHealth(log_dir=str(tmp_path / "tb"))
+    csv_path = tmp_path / "log.csv"
+    history = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=2,
+        verbose=0,
+        callbacks=[health, keras.callbacks.CSVLogger(str(csv_path))],
+    )
+    for key in ("grad_norm", "grad_update_ratio", "grad_problems"):
+        assert len(history.history[key]) == 2
+    assert history.history["grad_norm"][-1] == pytest.approx(
+        health.records[-1].global_norm
+    )
+    per_layer = [k for k in history.history if k.startswith("grad_norm/")]
+    assert len(per_layer) == 3
+    with open(csv_path) as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and "grad_norm" in rows[0]
+    events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
+    assert events and events[0].stat().st_size > 0
+
+    # After fit the optimizer and layers are back to their own methods
+    # and a later fit without the callback still trains.
+    assert "apply" not in vars(model.optimizer)
+    assert model.get_layer("hidden2").activation is keras.activations.tanh
+    before = model.get_weights()[0].copy()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert not np.allclose(before, model.get_weights()[0])
+
+
+def test_same_model_can_be_watched_twice():
+    x, y = hh.data(n=32)
+    model = hh.sequential()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # traced plain
+    health = GradientHealth()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[health])
+    assert [r.step for r in health.records] == [0, 1]
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[health])
+    assert [r.step for r in health.records] == [0, 1]
+
+
+def _nan_model(lr_epoch=1):
+    """A model whose learning rate turns absurd at epoch ``lr_epoch``."""
+    x, y = hh.data(n=64)
+    model = hh.sequential()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    schedule = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: float("inf") if epoch >= lr_epoch else 0.01
+    )
+    return model, x, y, schedule
+
+
+def test_stop_keeps_the_last_finite_weights(tmp_path):
+    model, x, y, schedule = _nan_model()
+    recovery = str(tmp_path / "last.weights.h5")
+    backup = tmp_path / "backup"
+    health = GradientHealth(on_problem="stop", recovery_path=recovery)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                schedule,
+                health,
+                keras.callbacks.BackupAndRestore(str(backup)),
+                keras.callbacks.EarlyStopping(
+                    monitor="loss", restore_best_weights=True, patience=5
+                ),
+            ],
+        )
+    assert health.nonfinite is True
+    assert health.verdict == "nan"
+    assert health.recovery_path == recovery
+    messages = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, GradientHealthWarning)
+    ]
+    assert any(recovery in m for m in messages)
+    # Stopped within the first bad epoch (4 steps per epoch).
+    assert health.records[-1].step < 8
+    # The model holds finite weights, and the saved file reloads them.
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    fresh = hh.sequential(seed=9)
+    fresh.load_weights(recovery)
+    for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_raise_stops_fit_and_restores_the_model(tmp_path):
+    model, x, y, schedule = _nan_model(lr_epoch=0)
+    health = GradientHealth(
+        on_problem="raise", recovery_path=str(tmp_path / "r.weights.h5")
+    )
+    with pytest.raises(GradientHealthError) as info:
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=2,
+            verbose=0,
+            callbacks=[schedule, health],
+        )
+    assert info.value.diagnosis.name == "nan"
+    assert info.value.recovery_path == str(tmp_path / "r.weights.h5")
+    assert os.path.exists(info.value.recovery_path)
+    assert isinstance(info.value, RuntimeError)
+    assert "apply" not in vars(model.optimizer)
+
+
+def test_warn_lets_training_go_on():
+    model, x, y, schedule = _nan_model(lr_epoch=0)
+    health = GradientHealth(on_problem="warn")
+    with pytest.warns(GradientHealthWarning, match="nan"):
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=2,
+            verbose=0,
+            callbacks=[schedule, health],
+        )
+    assert health.records[-1].step == 7  # every step ran
+    assert health.nonfinite and health.recovery_path is None
+
+
+def test_report_summary_and_plot(tmp_path):
+    x, y = hh.data(n=64)
+    model = hh.functional()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    health = GradientHealth(every_n_steps=2)
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[health])
+    report = health.report()
+    text = json.dumps(report)
+    assert json.loads(text)["verdict"] == health.verdict == "healthy"
+    assert report["steps_recorded"] == 4
+    assert [h["step"] for h in report["history"]] == [0, 2, 4, 6]
+    assert len(report["layers"]) == len(report["history"][0]["layer_norms"])
+    assert all(
+        math.isfinite(n) for h in report["history"] for n in h["layer_norms"]
+    )
+    summary = health.summary()
+    assert summary.startswith("Gradient health: healthy")
+    path = health.plot(str(tmp_path / "norms.png"))
+    with open(path, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_before_fit_is_refused():
+    with pytest.raises(InvalidArgumentError, match="nothing to plot"):
+        GradientHealth().plot("x.png")
+
+
+def test_health_modules_do_not_import_matplotlib_at_top_level():
+    # keras itself may import matplotlib; our modules must not add it.
+    import kerasweights.health as health
+
+    folder = os.path.dirname(health.__file__)
+    for name in os.listdir(folder):
+        if not name.endswith(".py"):
+            continue
+        with open(os.path.join(folder, name)) as f:
+            top = [ln for ln in f if ln.startswith(("import ", "from "))]
+        assert not any("matplotlib" in ln for ln in top), name
