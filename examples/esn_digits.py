@@ -37,6 +37,9 @@ except ImportError:  # the plugin is a separate distribution
     )
 
 
+READOUTS = {"all": "the states after every row", "last": "the last state"}
+
+
 def load_sequences(seed):
     """Digits as (samples, 8 rows, 8 pixels) in [0, 1], split 75/25."""
     from sklearn.datasets import load_digits
@@ -132,8 +135,8 @@ def main(argv=None):
         print(json.dumps(report))
     else:
         print(
-            f"ESN({args.units}) + softmax readout on {args.readout} "
-            "states: test accuracy "
+            f"ESN({args.units}) + softmax readout on {READOUTS[args.readout]}: "
+            "test accuracy "
             f"{report['esn_test_accuracy']:.4f} "
             f"({report['trainable_parameters']} trainable parameters, "
             f"{seconds:.1f} s)"
