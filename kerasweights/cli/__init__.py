@@ -19,7 +19,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 # Order here is the order in `kerasweights --help`.
-COMMANDS = ("plugins", "tune", "export", "fairness")
+COMMANDS = ("plugins", "tune", "export", "fairness", "health")
 
 
 class UsageError(Exception):

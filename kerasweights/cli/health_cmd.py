@@ -1,0 +1,222 @@
+"""``kerasweights health``: train a saved model briefly and diagnose it."""
+
+import json
+import os
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers):
+    parser = subparsers.add_parser(
+        "health",
+        help="train a .keras model briefly and diagnose its gradients",
+        description=(
+            "Load MODEL.keras, train it for a few epochs on FILE with the "
+            "GradientHealth callback watching every step's real gradients, "
+            "and print the verdict and each problem found (NaN/Inf, "
+            "exploding or vanishing gradients, dead ReLU units, saturated "
+            "tanh/sigmoid layers, learning rate far off, loss not "
+            "decreasing, oscillating loss). The model file is not changed."
+        ),
+    )
+    parser.add_argument("model", metavar="MODEL.keras", help="a .keras file")
+    parser.add_argument(
+        "--data",
+        metavar="FILE",
+        required=True,
+        help="a NumPy .npz file holding two arrays named 'x' (inputs, first "
+        "axis = examples) and 'y' (targets, same first axis)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=2, help="epochs to train (default 2)"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=32, help="batch size (default 32)"
+    )
+    parser.add_argument(
+        "--every-n-steps",
+        type=int,
+        default=1,
+        help="check every n-th step (default 1: every step)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        default=None,
+        help="optimizer name when the model was saved uncompiled, or to "
+        "replace its own (e.g. adam, sgd)",
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=None,
+        help="learning rate for --optimizer",
+    )
+    parser.add_argument(
+        "--loss",
+        default=None,
+        help="loss name when the model was saved uncompiled (e.g. "
+        "sparse_categorical_crossentropy, mse)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument(
+        "--plot", metavar="PNG", help="also write per-layer norms as a PNG"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the JSON report instead"
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when the verdict is not 'healthy'",
+    )
+    return parser
+
+
+def _check_args(args):
+    from kerasweights.cli import UsageError
+
+    for name in ("epochs", "batch_size", "every_n_steps"):
+        value = getattr(args, name)
+        if value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UsageError(
+                f"{flag} must be a positive integer. Received: {value}"
+            )
+    if args.learning_rate is not None and not args.learning_rate > 0:
+        raise UsageError(
+            "--learning-rate must be a positive number. "
+            f"Received: {args.learning_rate}"
+        )
+    if args.learning_rate is not None and args.optimizer is None:
+        raise UsageError("--learning-rate needs --optimizer. Received: none")
+    if args.plot is not None and os.path.exists(args.plot):
+        raise UsageError(
+            f"--plot file {args.plot!r} already exists; expected a new path."
+        )
+
+
+def _load_data(path):
+    import numpy as np
+
+    from kerasweights.errors import InputDataError
+
+    if not os.path.isfile(path):
+        raise InputDataError(
+            f"--data file {path!r} does not exist; expected a .npz file "
+            "with arrays 'x' and 'y'."
+        )
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise InputDataError(
+            f"--data file {path!r} is not a NumPy .npz file ({exc})."
+        ) from exc
+    if isinstance(loaded, np.ndarray):
+        raise InputDataError(
+            f"--data file {path!r} holds one array; expected a .npz file "
+            "with arrays 'x' and 'y'."
+        )
+    with loaded:
+        missing = [k for k in ("x", "y") if k not in loaded.files]
+        if missing:
+            raise InputDataError(
+                f"--data file {path!r} has no array named {missing[0]!r}; "
+                f"expected 'x' and 'y'. Received: {sorted(loaded.files)}"
+            )
+        x, y = loaded["x"], loaded["y"]
+    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
+        raise InputDataError(
+            f"--data arrays 'x' and 'y' must have the same, non-zero first "
+            f"axis. Received: x.shape={x.shape}, y.shape={y.shape}"
+        )
+    if x.dtype.kind not in "biuf":
+        raise InputDataError(
+            f"--data array 'x' must be numeric. Received: dtype={x.dtype}"
+        )
+    return x, y
+
+
+def _compile(model, args):
+    import keras
+
+    from kerasweights.errors import InputDataError
+
+    loss = args.loss or getattr(model, "loss", None)
+    if loss is None:
+        raise InputDataError(
+            f"Model file {args.model!r} was saved without a loss; pass "
+            "--loss (e.g. --loss sparse_categorical_crossentropy)."
+        )
+    optimizer = getattr(model, "optimizer", None)
+    if args.optimizer is not None or optimizer is None:
+        name = args.optimizer or "adam"
+        try:
+            optimizer = keras.optimizers.get(name)
+        except ValueError as exc:
+            raise InputDataError(
+                f"--optimizer {name!r} is not a Keras optimizer name "
+                "(e.g. adam, sgd, rmsprop)."
+            ) from exc
+        if args.learning_rate is not None:
+            optimizer.learning_rate = args.learning_rate
+    else:
+        # A fresh copy of the saved optimizer: the file is never changed
+        # and its slots start empty for this short run.
+        optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    try:
+        model.compile(optimizer=optimizer, loss=loss)
+    except (ValueError, TypeError) as exc:
+        raise InputDataError(
+            f"--loss {loss!r} is not usable with this model: {exc}"
+        ) from exc
+
+
+def run(args):
+    _check_args(args)
+    x, y = _load_data(args.data)
+
+    import warnings
+
+    import keras
+
+    from kerasweights.errors import InputDataError
+    from kerasweights.health import GradientHealth
+    from kerasweights.health import GradientHealthWarning
+    from kerasweights.saving import load_model
+
+    with warnings.catch_warnings():
+        # The saved optimizer state is not used: a fresh optimizer of the
+        # same configuration trains this short run.
+        warnings.filterwarnings("ignore", message=".*optimizer.*variables")
+        model = load_model(args.model, compile=True)
+    _compile(model, args)
+    keras.utils.set_random_seed(args.seed)
+    health = GradientHealth(every_n_steps=args.every_n_steps)
+    try:
+        with warnings.catch_warnings():
+            # The summary below lists every problem; no second copy.
+            warnings.simplefilter("ignore", GradientHealthWarning)
+            model.fit(
+                x,
+                y,
+                batch_size=args.batch_size,
+                epochs=args.epochs,
+                verbose=0,
+                callbacks=[health],
+            )
+    except (ValueError, TypeError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise InputDataError(
+            f"--data {args.data!r} does not fit the model: {detail}"
+        ) from exc
+    if args.plot:
+        health.plot(args.plot)
+    if args.json:
+        print(json.dumps(health.report(), indent=2))
+    else:
+        print(health.summary())
+        if args.plot:
+            print(f"Plot: {args.plot}")
+    if args.strict and health.verdict != "healthy":
+        return 1
+    return 0
