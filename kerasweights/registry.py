@@ -23,6 +23,7 @@ import difflib
 import importlib.metadata
 import inspect
 import re
+import sys
 import threading
 import types
 import warnings
@@ -69,6 +70,10 @@ KNOWN_KINDS = (
 _lock = threading.Lock()
 _records = None
 _warned = set()
+# Modules of entry points skipped because they were still being imported
+# (a plugin imported before kerasweights that imports kerasweights at its
+# top). The next lookup discovers again once they have finished.
+_pending = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +153,18 @@ def _distribution_name(entry_point):
     return dist.metadata["Name"] or dist.name
 
 
+def _initializing(module_name):
+    """Whether this module or a parent package is still being imported."""
+    parts = module_name.split(".")
+    for end in range(1, len(parts) + 1):
+        module = sys.modules.get(".".join(parts[:end]))
+        spec = getattr(module, "__spec__", None)
+        # importlib marks a module's spec while its body runs.
+        if getattr(spec, "_initializing", False):
+            return True
+    return False
+
+
 def _classes_of(entry_point, loaded):
     """(short name, class) pairs an entry point contributes."""
     if inspect.isclass(loaded):
@@ -204,6 +221,7 @@ def _make_record(entry_point, dist_name, short_name, cls):
 
 
 def _discover():
+    _pending.clear()
     records = []
     by_registered = {}
     by_kind_name = {}
@@ -211,6 +229,9 @@ def _discover():
     for ep in sorted(eps, key=lambda e: (e.value, e.name)):
         dist_name = _distribution_name(ep)
         label = f"{ep.name} = {ep.value} (from {dist_name})"
+        if _initializing(ep.module):
+            _pending.add(ep.module)
+            continue
         try:
             loaded = ep.load()
             pairs = _classes_of(ep, loaded)
@@ -293,7 +314,8 @@ def load_plugins(reload=False):
     """
     global _records
     with _lock:
-        if _records is None or reload:
+        stale = _pending and not any(_initializing(m) for m in _pending)
+        if _records is None or reload or stale:
             if reload:
                 importlib.invalidate_caches()
             _records = _discover()
