@@ -200,3 +200,32 @@ def test_tuner_fit_with_gradient_health_runs_an_esn_trial(saved):
         # lead; this test passes once the tap handles RNN layers.
         pytest.xfail(error)
     assert error is None
+
+
+# Process C (C04, second half): the plugin is not installed.
+LOAD_WITHOUT_PLUGIN = r"""
+import importlib.util, json, sys
+import kerasweights
+from kerasweights.errors import ModelFileError
+from kerasweights.saving import load_model
+
+installed = importlib.util.find_spec("kerasweights_esn") is not None
+try:
+    load_model(sys.argv[1] + "/esn.keras")
+    error = None
+except ModelFileError as exc:
+    error = str(exc)
+print(json.dumps({"installed": installed, "error": error}))
+"""
+
+
+def test_without_the_plugin_the_error_names_what_to_install(saved, run_checks):
+    out, _ = saved
+    code = LOAD_WITHOUT_PLUGIN.replace("sys.argv[1]", repr(str(out)))
+
+    result, _ = run_checks(code, [])
+
+    if result["installed"]:
+        pytest.skip("kerasweights-esn is installed in this environment")
+    assert "'kerasweights_esn>ESN'" in result["error"]
+    assert "pip install kerasweights-esn" in result["error"]
