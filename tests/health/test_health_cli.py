@@ -60,13 +60,15 @@ def test_json_report_and_plot(files, capsys, tmp_path):
             "1e-9",
             "--plot",
             str(plot),
+            "--batch-size",
+            "8",
             "--strict",
             "--every-n-steps",
             "1",
         ]
     )
     report = json.loads(capsys.readouterr().out)
-    assert report["steps_recorded"] == 2
+    assert report["steps_recorded"] == 8
     assert plot.read_bytes()[:4] == b"\x89PNG"
     # lr 1e-9 is far too low: --strict turns the verdict into exit 1.
     assert report["verdict"] == "update_ratio_low"
