@@ -102,14 +102,15 @@ class DigitsHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         kind = hp.Choice("model", list(self.space.models))
         dense_init = self.space.choose_initializer(hp, "dense_kernel")
-        with hp.conditional_scope("model", ["conv"]):
-            conv = self._conv_hps(hp) if "conv" in self.space.models else None
-        with hp.conditional_scope("model", ["recurrent"]):
-            rec = (
-                self._recurrent_hps(hp)
-                if "recurrent" in self.space.models
-                else None
-            )
+        # Keras Tuner tries to activate every scope it sees opened, so a
+        # scope opens only for the model kinds in the space.
+        conv = rec = None
+        if "conv" in self.space.models:
+            with hp.conditional_scope("model", ["conv"]):
+                conv = self._conv_hps(hp)
+        if "recurrent" in self.space.models:
+            with hp.conditional_scope("model", ["recurrent"]):
+                rec = self._recurrent_hps(hp)
         dropout = hp.Choice("dropout", list(self.space.dropout))
         learning_rate = hp.Choice(
             "learning_rate", list(self.space.learning_rate)
@@ -209,8 +210,9 @@ class DigitsHyperModel(keras_tuner.HyperModel):
         _, nonfinite, problems = health_summary(health)
         reason = watch.reason
         if reason is None and nonfinite:
-            detail = f" ({', '.join(problems)})" if problems else ""
-            reason = f"gradients became non-finite{detail}"
+            bad = [p for p in problems if p.startswith("nan")] or problems
+            detail = f": {bad[0]}" if bad else ""
+            reason = f"gradient health found non-finite values{detail}"
         if reason is None:
             scores = history.history.get(OBJECTIVE, [])
             if not scores or not all(math.isfinite(s) for s in scores):
@@ -416,6 +418,7 @@ def tune(
     batch_size=32,
     verbose=0,
     display=None,
+    export=True,
 ):
     """Search the space on digits, then export and verify the best model.
 
@@ -446,6 +449,9 @@ def tune(
         batch_size: Training batch size.
         verbose: 0 silent, 1 one line per trial, 2 also every epoch.
         display: A `Display` to report through (overrides ``verbose``).
+        export: Write and verify the best model; ``False`` stops after the
+            trial files (``files`` then has no model paths and ``export``
+            and ``test_accuracy`` are ``None``).
 
     Returns:
         A `TuneResult`.
@@ -469,7 +475,6 @@ def tune(
     True
     """
     from kerasweights.export import claim_output_folder
-    from kerasweights.export import export_saved_model
 
     started = time.perf_counter()
     if trials is None and tuner != "hyperband":
@@ -491,7 +496,8 @@ def tune(
     keras.utils.set_random_seed(seed)
     kwargs = {
         "objective": OBJECTIVE,
-        "seed": seed,
+        # Keras Tuner reads seed=0 as "no seed" and draws a random one.
+        "seed": seed + 1,
         "directory": folder,
         "project_name": TUNER_DIR,
         "overwrite": True,
@@ -529,7 +535,28 @@ def tune(
             "no model was exported."
         )
     best = ranked[0]
+    files["summary"] = os.path.join(folder, SUMMARY_JSON)
+    result = TuneResult(
+        trials=ranked,
+        best=best,
+        output=folder,
+        files=files,
+        test_accuracy=None,
+        export=None,
+        seconds=0.0,
+        settings=settings,
+    )
+    if export:
+        _export_best(search, hypermodel, best, folder, result, display)
+    result.seconds = time.perf_counter() - started
+    write_json(files["summary"], result.to_dict())
+    return result
 
+
+def _export_best(search, hypermodel, best, folder, result, display):
+    from kerasweights.export import export_saved_model
+
+    files = result.files
     display.message("Exporting the best model and verifying the SavedModel")
     with warnings.catch_warnings():
         # The best weights load into a fresh model whose optimizer has no
@@ -544,16 +571,5 @@ def tune(
     model.save(files["keras"])
     files["saved_model"] = os.path.join(folder, SAVED_MODEL)
     export = export_saved_model(model, files["saved_model"], data=split.x_test)
-    files["summary"] = os.path.join(folder, SUMMARY_JSON)
-    result = TuneResult(
-        trials=ranked,
-        best=best,
-        output=folder,
-        files=files,
-        test_accuracy=float(test_accuracy),
-        export=export,
-        seconds=time.perf_counter() - started,
-        settings=settings,
-    )
-    write_json(files["summary"], result.to_dict())
-    return result
+    result.test_accuracy = float(test_accuracy)
+    result.export = export

@@ -69,7 +69,11 @@ def gradient_health_callback():
 
 
 def health_summary(callback):
-    """``(verdict, nonfinite, problems)`` read from a health callback."""
+    """``(verdict, nonfinite, problems)`` read from a health callback.
+
+    Each problem is one line: its name, layer, optimizer step (counted
+    from 0) and evidence, without the fix advice.
+    """
     if callback is None:
         return "unavailable", False, []
     verdict = str(getattr(callback, "verdict", None) or "unknown")
@@ -77,5 +81,14 @@ def health_summary(callback):
     problems = []
     for p in getattr(callback, "problems", None) or []:
         name, step = getattr(p, "name", None), getattr(p, "step", None)
-        problems.append(f"{name} at step {step}" if name else str(p))
+        if name is None:
+            problems.append(str(p))
+            continue
+        layer = getattr(p, "layer", None)
+        where = f" in {layer}" if layer else ""
+        evidence = getattr(p, "evidence", "")
+        problems.append(
+            f"{name}{where} at optimizer step {step}"
+            + (f": {evidence}" if evidence else "")
+        )
     return verdict, nonfinite, problems
