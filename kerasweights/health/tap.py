@@ -62,8 +62,13 @@ SATURATION_MARGIN = 0.01
 
 
 def _named_activation(layer):
-    """The name of a layer's built-in activation we watch, or None."""
-    activation = getattr(layer, "activation", None)
+    """The name of a layer's built-in activation we watch, or None.
+
+    Only a plain ``activation`` attribute of the layer itself counts (Dense,
+    Conv, Activation...); recurrent layers expose their cell's activation
+    through a read-only property, which is not wrapped.
+    """
+    activation = vars(layer).get("activation")
     for name in ("relu", "tanh", "sigmoid"):
         if activation is getattr(keras.activations, name):
             return name
