@@ -33,29 +33,12 @@ import keras
 import numpy as np
 from keras import ops
 
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
+
 __all__ = ["ESNCell", "ESN"]
 
 PACKAGE = "kerasweights_esn"
-
-
-def _value_error(message):
-    """kerasweights' InvalidArgumentError (also a ValueError), imported late.
-
-    ``import kerasweights`` imports every installed plugin. Importing it
-    while this module is itself being imported (a user who imports
-    ``kerasweights_esn`` first) would hand kerasweights a half-initialised
-    module, so this plugin imports kerasweights only when it raises.
-    """
-    from kerasweights.errors import InvalidArgumentError
-
-    return InvalidArgumentError(message)
-
-
-def _type_error(message):
-    """kerasweights' InvalidTypeError (also a TypeError), imported late."""
-    from kerasweights.errors import InvalidTypeError
-
-    return InvalidTypeError(message)
 
 
 # Offsets added to `seed` so the input weights, the reservoir, the bias and
@@ -65,12 +48,12 @@ _KERNEL_SEED, _RECURRENT_SEED, _BIAS_SEED, _MASK_SEED = range(4)
 
 def _check_units(units):
     if isinstance(units, bool) or not isinstance(units, numbers.Integral):
-        raise _type_error(
+        raise InvalidTypeError(
             "`units` must be a positive integer. "
             f"Received: units={units!r} of type {type(units).__name__}"
         )
     if units <= 0:
-        raise _value_error(
+        raise InvalidArgumentError(
             f"`units` must be a positive integer. Received: units={units}"
         )
     return int(units)
@@ -78,13 +61,13 @@ def _check_units(units):
 
 def _check_real(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _type_error(
+        raise InvalidTypeError(
             f"`{name}` must be a real number. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
     value = float(value)
     if not math.isfinite(value):
-        raise _value_error(
+        raise InvalidArgumentError(
             f"`{name}` must be a finite number. Received: {name}={value}"
         )
     return value
@@ -93,7 +76,7 @@ def _check_real(name, value):
 def _check_unit_interval(name, value):
     value = _check_real(name, value)
     if not 0.0 < value <= 1.0:
-        raise _value_error(
+        raise InvalidArgumentError(
             f"`{name}` must be in (0, 1]. Received: {name}={value}"
         )
     return value
@@ -102,7 +85,7 @@ def _check_unit_interval(name, value):
 def _check_positive(name, value):
     value = _check_real(name, value)
     if value <= 0.0:
-        raise _value_error(
+        raise InvalidArgumentError(
             f"`{name}` must be a positive number. Received: {name}={value}"
         )
     return value
@@ -110,7 +93,7 @@ def _check_positive(name, value):
 
 def _check_bool(name, value):
     if not isinstance(value, (bool, np.bool_)):
-        raise _type_error(
+        raise InvalidTypeError(
             f"`{name}` must be True or False. "
             f"Received: {name}={value!r} of type {type(value).__name__}"
         )
@@ -121,12 +104,12 @@ def _check_seed(seed):
     if seed is None:
         return None
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise _type_error(
+        raise InvalidTypeError(
             "`seed` must be None or a non-negative integer. "
             f"Received: seed={seed!r} of type {type(seed).__name__}"
         )
     if seed < 0:
-        raise _value_error(
+        raise InvalidArgumentError(
             "`seed` must be None or a non-negative integer. "
             f"Received: seed={seed}"
         )
@@ -145,7 +128,7 @@ def _initializer(name, value, default, seed):
     try:
         init = keras.initializers.get(value)
     except (ValueError, TypeError) as exc:
-        raise _value_error(
+        raise InvalidArgumentError(
             f"`{name}` must be a Keras initializer, its name or its config. "
             f"Received: {name}={value!r}"
         ) from exc
@@ -282,7 +265,7 @@ class ESNCell(keras.layers.Layer):
         try:
             self.activation = keras.activations.get(activation)
         except (ValueError, TypeError) as exc:
-            raise _value_error(
+            raise InvalidArgumentError(
                 "`activation` must be a Keras activation, its name or its "
                 f"config. Received: activation={activation!r}"
             ) from exc
@@ -336,7 +319,7 @@ class ESNCell(keras.layers.Layer):
         scale = _spectral_scale(matrix, self.use_norm2)
         if not math.isfinite(scale) or scale <= 1e-12:
             what = "2-norm" if self.use_norm2 else "spectral radius"
-            raise _value_error(
+            raise InvalidArgumentError(
                 f"The reservoir has {what} {scale:g} after keeping a "
                 f"fraction connectivity={self.connectivity} of its entries, "
                 f"so it cannot be rescaled to spectral_radius="
@@ -350,7 +333,7 @@ class ESNCell(keras.layers.Layer):
     def build(self, input_shape):
         input_dim = input_shape[-1]
         if input_dim is None:
-            raise _value_error(
+            raise InvalidArgumentError(
                 "The last axis of the ESNCell input (features) must be "
                 f"known. Received: input_shape={input_shape}"
             )
