@@ -10,10 +10,14 @@
   prejudice index.
 * `FairnessModel`: a penalty in plain ``fit`` through a named sensitive
   input; `prediction_model` gives the model to serve without it.
+* `AdversarialDebiasingModel` (Zhang et al. 2018) and
+  `RateConstrainedModel` (proxy-Lagrangian rate constraints), also
+  plugins of kind ``"regularizer"``.
 """
 
 from kerasweights.fairness import metrics
 from kerasweights.fairness.adversarial import AdversarialDebiasingModel
+from kerasweights.fairness.constraints import RateConstrainedModel
 from kerasweights.fairness.keras_metrics import DemographicParityDifference
 from kerasweights.fairness.keras_metrics import DemographicParityRatio
 from kerasweights.fairness.keras_metrics import EqualizedOddsDifference
@@ -54,4 +58,5 @@ __all__ = [
     "FairnessModel",
     "prediction_model",
     "AdversarialDebiasingModel",
+    "RateConstrainedModel",
 ]

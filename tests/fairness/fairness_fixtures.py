@@ -14,6 +14,7 @@ _OTHER_CHOICE = {
     "method": "to_overall",
     "agg": "mean",
     "sensitive": "sex",
+    "constraint": "demographic_parity",
 }
 
 
