@@ -8,16 +8,44 @@ are the plugins; the cells are registered for serialization only.
 
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.indrnn import IndRNN
+from kerasweights.recurrent.indrnn import IndRNNCell
 from kerasweights.recurrent.janet import JANET
 from kerasweights.recurrent.janet import JANETCell
+from kerasweights.recurrent.layer_norm import LayerNormGRU
+from kerasweights.recurrent.layer_norm import LayerNormGRUCell
+from kerasweights.recurrent.layer_norm import LayerNormLSTM
+from kerasweights.recurrent.layer_norm import LayerNormLSTMCell
 from kerasweights.recurrent.mgu import MGU
 from kerasweights.recurrent.mgu import MGUCell
+from kerasweights.recurrent.minimal import MinGRU
+from kerasweights.recurrent.minimal import MinGRUCell
+from kerasweights.recurrent.minimal import MinLSTM
+from kerasweights.recurrent.minimal import MinLSTMCell
+from kerasweights.recurrent.peephole import PeepholeLSTM
+from kerasweights.recurrent.peephole import PeepholeLSTMCell
+from kerasweights.recurrent.sru import SRU
+from kerasweights.recurrent.sru import SRUCell
 
 __all__ = [
     "GatedCell",
     "GatedRNN",
+    "IndRNN",
+    "IndRNNCell",
     "JANET",
     "JANETCell",
+    "LayerNormGRU",
+    "LayerNormGRUCell",
+    "LayerNormLSTM",
+    "LayerNormLSTMCell",
     "MGU",
     "MGUCell",
+    "MinGRU",
+    "MinGRUCell",
+    "MinLSTM",
+    "MinLSTMCell",
+    "PeepholeLSTM",
+    "PeepholeLSTMCell",
+    "SRU",
+    "SRUCell",
 ]

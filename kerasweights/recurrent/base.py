@@ -139,30 +139,33 @@ class GatedCell(keras.layers.Layer):
 
     # Weights ---------------------------------------------------------
 
-    def block_weight(self, name, initializer, rows, blocks):
+    def block_weight(self, name, initializer, rows, blocks, ones_block=None):
         """A ``(rows, blocks * units)`` weight, each block drawn apart.
 
-        With ``rows=None`` the weight is a vector of ``blocks * units``.
+        With ``rows=None`` the weight is a vector of ``blocks * units``; each
+        block is drawn as a ``(1, units)`` matrix and flattened, so matrix
+        initializers such as ``orthogonal`` also work for vector weights.
+        Block ``ones_block`` (if given) starts at one (unit forget bias).
         """
 
         def init(shape, dtype=None):
-            if rows is None:
-                part = (self.units,)
-            else:
-                part = (rows, self.units)
-            pieces = [
-                draw(initializer, part, dtype, name, i, self.weight_salt)
-                for i in range(blocks)
-            ]
-            return ops.concatenate(pieces, axis=-1)
+            part = (1 if rows is None else rows, self.units)
+            pieces = []
+            for i in range(blocks):
+                if i == ones_block:
+                    piece = ops.ones(part, dtype=dtype)
+                else:
+                    piece = draw(
+                        initializer, part, dtype, name, i, self.weight_salt
+                    )
+                pieces.append(piece)
+            value = ops.concatenate(pieces, axis=-1)
+            return ops.reshape(value, shape)
 
         shape = (
             (blocks * self.units,)
             if rows is None
-            else (
-                rows,
-                blocks * self.units,
-            )
+            else (rows, blocks * self.units)
         )
         return self.add_weight(name=name, shape=shape, initializer=init)
 
@@ -326,18 +329,8 @@ class GatedRNN(keras.layers.RNN):
     @classmethod
     def cell_arguments(cls):
         """Names of the cell's constructor arguments (``units`` excluded)."""
-        names = []
-        for klass in cls.cell_class.__mro__:
-            if klass is keras.layers.Layer:
-                break
-            if "__init__" not in vars(klass):
-                continue
-            for param in inspect.signature(klass.__init__).parameters:
-                if param not in ("self", "units", "kwargs") and (
-                    param not in names
-                ):
-                    names.append(param)
-        return names
+        params = inspect.signature(cls.cell_class.__init__).parameters
+        return [p for p in params if p not in ("self", "units", "kwargs")]
 
     @classmethod
     def tunable_arguments(cls, hp):
@@ -537,6 +530,46 @@ def _tf_loop(step, init, xs):
     return list(carry), outputs
 
 
+SCAN_MODES = ("auto", "parallel", "sequential")
+
+
+def check_scan(scan):
+    """Validates a ``scan`` argument of minGRU / minLSTM."""
+    if scan not in SCAN_MODES:
+        raise InvalidArgumentError(
+            f"`scan` must be one of {list(SCAN_MODES)}. Received: scan={scan!r}"
+        )
+    return scan
+
+
+def wants_parallel(scan, time_steps, unroll):
+    """Whether a layer should use its parallel scan.
+
+    ``"auto"`` uses it when the time length is static and above one and
+    the loop is not unrolled, and quietly steps otherwise; ``"parallel"``
+    raises when the time length is unknown.
+    """
+    if scan == "sequential":
+        return False
+    if scan == "parallel":
+        if time_steps is None:
+            raise InvalidArgumentError(
+                "`scan='parallel'` needs a static time length; use "
+                "scan='auto' to step through sequences of unknown length. "
+                f"Received: time_steps={time_steps}"
+            )
+        return True
+    return time_steps is not None and time_steps > 1 and not unroll
+
+
+def layer_norm(x, gain, bias=None, epsilon=1e-3):
+    """Layer normalization over the last axis (Ba et al., 2016)."""
+    mean = ops.mean(x, axis=-1, keepdims=True)
+    variance = ops.var(x, axis=-1, keepdims=True)
+    out = (x - mean) * ops.rsqrt(variance + epsilon) * gain
+    return out if bias is None else out + bias
+
+
 def log_sigmoid(x):
     """``log(sigmoid(x))`` without overflow."""
     return -ops.softplus(-x)
@@ -562,14 +595,20 @@ def log_space_scan(log_a, log_b, h0, mask=None):
     """Solves ``h_t = a_t h_{t-1} + b_t`` for all t at once, in log space.
 
     ``a_t`` and ``b_t`` are given by their logarithms (``b_t > 0``), shape
-    ``(batch, time, units)``; ``h0`` may have any sign. With
-    ``A_t = a_1 ... a_t``,
+    ``(batch, time, units)``; ``h0`` may have any sign. Write the map from
+    ``h_{t-k}`` to ``h_t`` as ``h -> exp(A) h + exp(B)``; two such maps
+    compose into ``A = A_1 + A_2``, ``B = logaddexp(B_1 + A_2, B_2)``. A
+    doubling prefix scan (Hillis and Steele) composes, after the step with
+    shift ``s``, the last ``2 s`` maps at each position, so
+    ``ceil(log2(T))`` element-wise steps give every prefix:
 
-        h_t = A_t h0 + exp(log A_t + logcumsumexp_k(log b_k - log A_k)),
+        h_t = exp(A_t) h0 + exp(B_t).
 
-    where the cumulative log-sum-exp is an associative (parallel) scan, so
-    the depth is logarithmic in the sequence length. A masked step keeps
-    the state: ``a = 1`` and ``b = 0`` there.
+    ``A`` and ``B`` stay the logarithms of real gate products and partial
+    states, so they keep float32 precision over thousands of steps (a
+    cumulative sum of ``log a`` would not). The time length must be
+    static; only shapes known at trace time are used, so XLA compiles it.
+    A masked step keeps the state: ``a = 1`` and ``b = 0`` there.
 
     Returns:
         The states ``h_1 ... h_T``, shape ``(batch, time, units)``.
@@ -578,7 +617,18 @@ def log_space_scan(log_a, log_b, h0, mask=None):
         valid = ops.expand_dims(mask, -1)
         log_a = ops.where(valid, log_a, ops.zeros_like(log_a))
         log_b = ops.where(valid, log_b, ops.full_like(log_b, _LOG_ZERO))
-    log_big_a = ops.cumsum(log_a, axis=1)
-    summed = ops.associative_scan(ops.logaddexp, log_b - log_big_a, axis=1)
-    carried = ops.exp(log_big_a) * ops.expand_dims(h0, 1)
-    return carried + ops.exp(log_big_a + summed)
+    length = log_a.shape[1]
+    shift = 1
+    while shift < length:
+        keep = length - shift
+        earlier_a = ops.concatenate(
+            [ops.zeros_like(log_a[:, :shift]), log_a[:, :keep]], axis=1
+        )
+        earlier_b = ops.concatenate(
+            [ops.full_like(log_b[:, :shift], _LOG_ZERO), log_b[:, :keep]],
+            axis=1,
+        )
+        log_b = ops.logaddexp(earlier_b + log_a, log_b)
+        log_a = earlier_a + log_a
+        shift *= 2
+    return ops.exp(log_a) * ops.expand_dims(h0, 1) + ops.exp(log_b)

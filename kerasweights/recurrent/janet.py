@@ -166,6 +166,7 @@ class JANET(GatedRNN):
     """
 
     plugin_kind = "recurrent"
+    plugin_name = "janet"
     cell_class = JANETCell
 
     @classmethod

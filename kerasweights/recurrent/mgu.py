@@ -131,4 +131,5 @@ class MGU(GatedRNN):
     """
 
     plugin_kind = "recurrent"
+    plugin_name = "mgu"
     cell_class = MGUCell

@@ -130,3 +130,44 @@ def test_gradients_match_finite_differences(cls):
             numeric[pos] = (up - down) / (2 * eps)
         np.testing.assert_allclose(grad.numpy(), numeric, atol=1e-6, rtol=1e-5)
         assert np.abs(numeric).max() > 1e-3
+
+
+SCAN_LAYERS = [c for c in LAYERS if "scan" in c.cell_arguments()]
+
+
+@pytest.mark.parametrize("cls", SCAN_LAYERS, ids=lambda c: c.__name__)
+def test_parallel_scan_equals_sequential(cls):
+    parallel = make(cls, dtype="float64", scan="parallel")
+    sequential = make(cls, dtype="float64", scan="sequential")
+    x = inputs("float64", time=9)
+    states = initial_states(parallel, "float64")
+    mask = np.ones((2, 9), bool)
+    mask[1, 5:] = False
+    probe = np.random.default_rng(7).normal(size=(2, 9, UNITS))
+    results = []
+    for layer in (parallel, sequential):
+        with tf.GradientTape() as tape:
+            out, *last = layer(tf.constant(x), initial_state=states, mask=mask)
+            loss = tf.reduce_sum(out * probe)
+        grads = tape.gradient(loss, layer.trainable_weights)
+        results.append((out.numpy(), last[0].numpy(), grads))
+    (out_p, last_p, grad_p), (out_s, last_s, grad_s) = results
+    np.testing.assert_allclose(out_p, out_s, atol=1e-10)
+    np.testing.assert_allclose(last_p, last_s, atol=1e-10)
+    for a, b in zip(grad_p, grad_s, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", SCAN_LAYERS, ids=lambda c: c.__name__)
+def test_parallel_scan_is_used_and_stable_on_long_sequences(cls):
+    layer = cls(8, scan="parallel", return_sequences=True)
+    x = np.random.default_rng(8).normal(size=(1, 2000, 2)).astype("float32")
+    out = layer(x).numpy()
+    assert np.all(np.isfinite(out))
+    reference = cls(8, scan="sequential", return_sequences=True)
+    reference.build(x.shape)
+    reference.set_weights(layer.get_weights())
+    want = tf.function(reference)(tf.constant(x)).numpy()
+    np.testing.assert_allclose(out, want, atol=2e-5, rtol=2e-5)
+    with pytest.raises(ValueError, match="static time length"):
+        layer.cell.use_parallel_scan(None, False)

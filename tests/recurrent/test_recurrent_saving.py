@@ -21,6 +21,16 @@ def _non_default_kwargs(cls):
     return kwargs
 
 
+def _run_fresh(script):
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 @pytest.fixture(scope="module")
 def keras_round_trip(tmp_path_factory):
     """Saves one model per plugin; reloads all in one fresh process."""
@@ -50,6 +60,11 @@ def keras_round_trip(tmp_path_factory):
         import json, pathlib, numpy as np
         import keras
         import kerasweights
+        import sys
+        assert "kerasweights.recurrent" in sys.modules, (
+            "`import kerasweights` did not import the recurrent plugins, so "
+            "a saved model cannot find them (case C04)"
+        )
         folder = pathlib.Path({str(folder)!r})
         x = np.load(folder / "x.npy")
         result = {{}}
@@ -62,7 +77,7 @@ def keras_round_trip(tmp_path_factory):
         (folder / "configs.json").write_text(json.dumps(result))
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=240)
+    _run_fresh(script)
     loaded = json.loads((folder / "configs.json").read_text())
     return folder, expected, configs, loaded
 
@@ -112,7 +127,7 @@ def saved_model_outputs(tmp_path_factory):
         assert "kerasweights" not in sys.modules
         """
     )
-    subprocess.run([sys.executable, "-c", script], check=True, timeout=240)
+    _run_fresh(script)
     expected = {
         length: {k: keras.ops.convert_to_numpy(v) for k, v in model(x).items()}
         for length, x in batches.items()

@@ -1,0 +1,111 @@
+"""Independently recurrent neural network (Li et al., 2018)."""
+
+import keras
+from keras import ops
+
+from kerasweights.recurrent.base import GatedCell
+from kerasweights.recurrent.base import GatedRNN
+
+__all__ = ["IndRNNCell", "IndRNN"]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class IndRNNCell(GatedCell):
+    """IndRNN cell: each unit sees only its own past value.
+
+    The recurrent weight is a vector, so the recurrence is element-wise:
+
+        h_t = activation(W x_t + u * h_{t-1} + b)
+
+    With ``relu`` and ``|u| <= 2 ** (1 / T)`` a unit can keep information
+    over thousands of steps; stacking layers mixes the units.
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        activation: Activation (default ``relu``, as in the paper).
+        kernel_initializer: Initializer of the input kernel.
+        recurrent_initializer: Initializer of the recurrent vector ``u``
+            (default uniform in [0, 1], as in the paper). A matrix
+            initializer is drawn as a ``(1, units)`` matrix.
+        bias_initializer: Initializer of the bias.
+        dropout: Fraction of the inputs to drop.
+        recurrent_dropout: Fraction of ``h_{t-1}`` to drop in the recurrent
+            term.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments.
+
+    The paper also clips ``u`` to ``[-2 ** (1 / T), 2 ** (1 / T)]``; pass a
+    Keras constraint through your own training loop if you need it, the
+    cell does not clip.
+
+    Reference:
+        Li, Li, Cook, Zhu and Gao, "Independently Recurrent Neural Network
+        (IndRNN): Building A Longer and Deeper RNN", CVPR 2018.
+        https://arxiv.org/abs/1803.04831
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="relu",
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer=None,
+        bias_initializer="zeros",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        if recurrent_initializer is None:
+            recurrent_initializer = keras.initializers.RandomUniform(0.0, 1.0)
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
+        self.activation = keras.activations.get(activation)
+
+    def build_weights(self, input_dim):
+        self.kernel = self.block_weight(
+            "kernel", self.kernel_initializer, input_dim, 1
+        )
+        self.recurrent_kernel = self.block_weight(
+            "recurrent_kernel", self.recurrent_initializer, None, 1
+        )
+        self.bias = self.block_weight("bias", self.bias_initializer, None, 1)
+
+    def project(self, inputs):
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def recur(self, projected, states, recurrent_mask=None):
+        h = states[0]
+        h_in = h if recurrent_mask is None else h * recurrent_mask
+        h_new = self.activation(projected + self.recurrent_kernel * h_in)
+        return h_new, [h_new]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "activation": keras.activations.serialize(self.activation),
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class IndRNN(GatedRNN):
+    """IndRNN layer (element-wise recurrence), like `keras.layers.GRU`.
+
+    Takes every argument of `IndRNNCell` and of `GatedRNN`.
+
+    Reference:
+        Li et al., "Independently Recurrent Neural Network (IndRNN)", CVPR
+        2018. https://arxiv.org/abs/1803.04831
+    """
+
+    plugin_kind = "recurrent"
+    plugin_name = "indrnn"
+    cell_class = IndRNNCell

@@ -1,0 +1,245 @@
+"""Layer-normalised LSTM and GRU (Ba, Kiros and Hinton, 2016)."""
+
+import keras
+from keras import ops
+
+from kerasweights.recurrent.base import GatedCell
+from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.base import layer_norm
+
+__all__ = [
+    "LayerNormLSTMCell",
+    "LayerNormLSTM",
+    "LayerNormGRUCell",
+    "LayerNormGRU",
+]
+
+
+class _LayerNormCell(GatedCell):
+    """Common arguments and weights of the layer-normalised cells."""
+
+    blocks = 4
+    forget_block = None
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        gamma_initializer="ones",
+        beta_initializer="zeros",
+        layer_norm_epsilon=1e-3,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.beta_initializer = keras.initializers.get(beta_initializer)
+        self.layer_norm_epsilon = float(layer_norm_epsilon)
+
+    def build_weights(self, input_dim):
+        n = self.blocks
+        self.kernel = self.block_weight(
+            "kernel", self.kernel_initializer, input_dim, n
+        )
+        self.recurrent_kernel = self.block_weight(
+            "recurrent_kernel", self.recurrent_initializer, self.units, n
+        )
+        self.bias = self.block_weight(
+            "bias", self.bias_initializer, None, n, self.forget_block
+        )
+        self.input_gamma = self.block_weight(
+            "input_gamma", self.gamma_initializer, None, n
+        )
+        self.recurrent_gamma = self.block_weight(
+            "recurrent_gamma", self.gamma_initializer, None, n
+        )
+
+    def project(self, inputs):
+        z = ops.matmul(inputs, self.kernel)
+        return (
+            layer_norm(z, self.input_gamma, epsilon=self.layer_norm_epsilon)
+            + self.bias
+        )
+
+    def normalised_recurrent(self, h, recurrent_mask):
+        h_in = h if recurrent_mask is None else h * recurrent_mask
+        z = ops.matmul(h_in, self.recurrent_kernel)
+        return layer_norm(
+            z, self.recurrent_gamma, epsilon=self.layer_norm_epsilon
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "activation": keras.activations.serialize(self.activation),
+            "recurrent_activation": keras.activations.serialize(
+                self.recurrent_activation
+            ),
+            "gamma_initializer": keras.initializers.serialize(
+                self.gamma_initializer
+            ),
+            "beta_initializer": keras.initializers.serialize(
+                self.beta_initializer
+            ),
+            "layer_norm_epsilon": self.layer_norm_epsilon,
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class LayerNormLSTMCell(_LayerNormCell):
+    """LSTM cell with layer normalisation (gate order i, f, c, o).
+
+        z_t = LN(W x_t; g_x) + LN(U h_{t-1}; g_h) + b
+        i, f, o = sigmoid(z_i), sigmoid(z_f), sigmoid(z_o)
+        c_t = f * c_{t-1} + i * tanh(z_c)
+        h_t = o * tanh(LN(c_t; g_c, b_c))
+
+    ``LN(v; g, b) = g * (v - mean(v)) / sqrt(var(v) + eps) + b`` over the
+    whole ``4 * units`` vector, with separate gains for the input and the
+    recurrent term (their shifts would duplicate ``b``, so there are none).
+    The forget bias starts at one.
+
+    Args:
+        units: Positive integer, size of the state.
+        activation: Activation of the candidate and the output (``tanh``).
+        recurrent_activation: Activation of the gates (``sigmoid``).
+        kernel_initializer: Initializer of the input kernel.
+        recurrent_initializer: Initializer of the recurrent kernel.
+        bias_initializer: Initializer of ``b`` (forget block: ones).
+        gamma_initializer: Initializer of the normalisation gains.
+        beta_initializer: Initializer of the cell normalisation shift.
+        layer_norm_epsilon: Added to the variance.
+        dropout: Fraction of the inputs to drop.
+        recurrent_dropout: Fraction of ``h_{t-1}`` to drop.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments.
+
+    Reference:
+        Ba, Kiros and Hinton, "Layer Normalization", 2016, section 3.1 and
+        appendix. https://arxiv.org/abs/1607.06450
+    """
+
+    state_names = ("h", "c")
+    blocks = 4
+    forget_block = 1
+
+    def build_weights(self, input_dim):
+        super().build_weights(input_dim)
+        self.cell_gamma = self.block_weight(
+            "cell_gamma", self.gamma_initializer, None, 1
+        )
+        self.cell_beta = self.block_weight(
+            "cell_beta", self.beta_initializer, None, 1
+        )
+
+    def recur(self, projected, states, recurrent_mask=None):
+        h, c = states
+        u = self.units
+        z = projected + self.normalised_recurrent(h, recurrent_mask)
+        i = self.recurrent_activation(z[..., :u])
+        f = self.recurrent_activation(z[..., u : 2 * u])
+        g = self.activation(z[..., 2 * u : 3 * u])
+        o = self.recurrent_activation(z[..., 3 * u :])
+        c_new = f * c + i * g
+        normalised = layer_norm(
+            c_new, self.cell_gamma, self.cell_beta, self.layer_norm_epsilon
+        )
+        h_new = o * self.activation(normalised)
+        return h_new, [h_new, c_new]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class LayerNormGRUCell(_LayerNormCell):
+    """GRU cell with layer normalisation (gate order z, r, n).
+
+        a_t = LN(W x_t; g_x) + b,  s_t = LN(U h_{t-1}; g_h)
+        z = sigmoid(a_z + s_z),  r = sigmoid(a_r + s_r)
+        n = tanh(a_n + r * s_n)
+        h_t = z * h_{t-1} + (1 - z) * n
+
+    The reset gate acts on the normalised recurrent product, as in Keras'
+    ``GRU(reset_after=True)``; ``beta_initializer`` is accepted for a
+    common interface with `LayerNormLSTMCell` and unused (``b`` shifts).
+
+    Args:
+        units: Positive integer, size of the state.
+        activation: Activation of the candidate (``tanh``).
+        recurrent_activation: Activation of the gates (``sigmoid``).
+        kernel_initializer: Initializer of the input kernel.
+        recurrent_initializer: Initializer of the recurrent kernel.
+        bias_initializer: Initializer of ``b``.
+        gamma_initializer: Initializer of the normalisation gains.
+        beta_initializer: Unused, see above.
+        layer_norm_epsilon: Added to the variance.
+        dropout: Fraction of the inputs to drop.
+        recurrent_dropout: Fraction of ``h_{t-1}`` to drop.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments.
+
+    Reference:
+        Ba, Kiros and Hinton, "Layer Normalization", 2016.
+        https://arxiv.org/abs/1607.06450; Cho et al., 2014 (GRU).
+    """
+
+    blocks = 3
+
+    def recur(self, projected, states, recurrent_mask=None):
+        h = states[0]
+        u = self.units
+        s = self.normalised_recurrent(h, recurrent_mask)
+        z = self.recurrent_activation(projected[..., :u] + s[..., :u])
+        r = self.recurrent_activation(
+            projected[..., u : 2 * u] + s[..., u : 2 * u]
+        )
+        n = self.activation(projected[..., 2 * u :] + r * s[..., 2 * u :])
+        h_new = z * h + (1.0 - z) * n
+        return h_new, [h_new]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class LayerNormLSTM(GatedRNN):
+    """Layer-normalised LSTM layer, like `keras.layers.LSTM`.
+
+    Takes every argument of `LayerNormLSTMCell` and of `GatedRNN`.
+
+    Reference:
+        Ba, Kiros and Hinton, "Layer Normalization", 2016.
+        https://arxiv.org/abs/1607.06450
+    """
+
+    plugin_kind = "recurrent"
+    plugin_name = "layer_norm_lstm"
+    cell_class = LayerNormLSTMCell
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class LayerNormGRU(GatedRNN):
+    """Layer-normalised GRU layer, like `keras.layers.GRU`.
+
+    Takes every argument of `LayerNormGRUCell` and of `GatedRNN`.
+
+    Reference:
+        Ba, Kiros and Hinton, "Layer Normalization", 2016.
+        https://arxiv.org/abs/1607.06450
+    """
+
+    plugin_kind = "recurrent"
+    plugin_name = "layer_norm_gru"
+    cell_class = LayerNormGRUCell

@@ -1,0 +1,205 @@
+"""minGRU and minLSTM: gates that depend on the input only (Feng et al.)."""
+
+import keras
+from keras import ops
+
+from kerasweights.recurrent.base import GatedCell
+from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.base import check_scan
+from kerasweights.recurrent.base import log_positive_tanh
+from kerasweights.recurrent.base import log_sigmoid
+from kerasweights.recurrent.base import log_space_scan
+from kerasweights.recurrent.base import positive_tanh
+from kerasweights.recurrent.base import wants_parallel
+
+__all__ = ["MinGRUCell", "MinGRU", "MinLSTMCell", "MinLSTM"]
+
+
+class _MinimalCell(GatedCell):
+    """Common part: no recurrent weights, a parallel scan for sequences."""
+
+    has_recurrent_dropout = False
+    blocks = 2
+
+    def __init__(
+        self,
+        units,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        dropout=0.0,
+        seed=None,
+        scan="auto",
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            dropout=dropout,
+            recurrent_dropout=0.0,
+            seed=seed,
+            **kwargs,
+        )
+        self.scan = check_scan(scan)
+
+    def build_weights(self, input_dim):
+        self.kernel = self.block_weight(
+            "kernel", self.kernel_initializer, input_dim, self.blocks
+        )
+        self.bias = self.block_weight(
+            "bias", self.bias_initializer, None, self.blocks
+        )
+
+    def project(self, inputs):
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def use_parallel_scan(self, time_steps, unroll):
+        return wants_parallel(self.scan, time_steps, unroll)
+
+    def parallel_scan(self, projected, states, mask=None):
+        """All states of a sequence at once; ``(outputs, [last state])``."""
+        log_a, log_b = self.log_coefficients(projected)
+        h = log_space_scan(log_a, log_b, states[0], mask)
+        return h, [h[:, -1]]
+
+    def get_config(self):
+        return {**super().get_config(), "scan": self.scan}
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class MinGRUCell(_MinimalCell):
+    """minGRU cell: a GRU whose gate and candidate see only the input.
+
+        z_t = sigmoid(W_z x_t + b_z)
+        h~_t = g(W_h x_t + b_h),  g(v) = v + 0.5 if v >= 0 else sigmoid(v)
+        h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
+
+    Since ``h_t`` is linear in ``h_{t-1}`` with coefficients known from the
+    inputs, a whole sequence is solved by a parallel scan in log space.
+    ``g`` keeps the candidate positive, which the log-space scan needs.
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        kernel_initializer: Initializer of the input kernel; each gate block
+            draws its own values.
+        recurrent_initializer: Accepted for the common recurrent interface;
+            this cell has no recurrent weight, so it is not used.
+        bias_initializer: Initializer of the biases.
+        dropout: Fraction of the inputs to drop. There is no
+            ``recurrent_dropout``: the state only enters element-wise.
+        seed: Seed of the dropout masks.
+        scan: How a layer runs a whole sequence: ``"auto"`` (parallel
+            log-space scan when the time length is static and above one,
+            step by step otherwise, e.g. in a SavedModel with unknown
+            length), ``"parallel"`` (raises when the length is unknown) or
+            ``"sequential"``. Both give the same results.
+        **kwargs: Base layer arguments.
+    Reference:
+        Feng, Tung, Ahmed, Bengio and Hajimirsadeghi, "Were RNNs All We
+        Needed?", 2024. https://arxiv.org/abs/2410.01201
+    """
+
+    blocks = 2
+
+    def log_coefficients(self, projected):
+        u = self.units
+        k_z, k_h = projected[..., :u], projected[..., u:]
+        log_a = log_sigmoid(-k_z)
+        log_b = log_sigmoid(k_z) + log_positive_tanh(k_h)
+        return log_a, log_b
+
+    def recur(self, projected, states, recurrent_mask=None):
+        u = self.units
+        z = ops.sigmoid(projected[..., :u])
+        candidate = positive_tanh(projected[..., u:])
+        h_new = (1.0 - z) * states[0] + z * candidate
+        return h_new, [h_new]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class MinLSTMCell(_MinimalCell):
+    """minLSTM cell: forget and input gates of the input only, normalised.
+
+        f_t = sigmoid(W_f x_t + b_f),  i_t = sigmoid(W_i x_t + b_i)
+        f'_t = f_t / (f_t + i_t),      i'_t = i_t / (f_t + i_t)
+        h_t = f'_t * h_{t-1} + i'_t * g(W_h x_t + b_h)
+
+    with ``g`` as in `MinGRUCell`. The normalisation makes the state's
+    scale independent of time.
+
+    Args:
+        units: Positive integer, size of the hidden state.
+        kernel_initializer: Initializer of the input kernel; each gate block
+            draws its own values.
+        recurrent_initializer: Accepted for the common recurrent interface;
+            this cell has no recurrent weight, so it is not used.
+        bias_initializer: Initializer of the biases.
+        dropout: Fraction of the inputs to drop. There is no
+            ``recurrent_dropout``: the state only enters element-wise.
+        seed: Seed of the dropout masks.
+        scan: How a layer runs a whole sequence: ``"auto"`` (parallel
+            log-space scan when the time length is static and above one,
+            step by step otherwise, e.g. in a SavedModel with unknown
+            length), ``"parallel"`` (raises when the length is unknown) or
+            ``"sequential"``. Both give the same results.
+        **kwargs: Base layer arguments.
+    Reference:
+        Feng et al., "Were RNNs All We Needed?", 2024.
+        https://arxiv.org/abs/2410.01201
+    """
+
+    blocks = 3
+
+    def _log_gates(self, projected):
+        u = self.units
+        k_f, k_i = projected[..., :u], projected[..., u : 2 * u]
+        diff = ops.softplus(-k_f) - ops.softplus(-k_i)
+        return -ops.softplus(diff), -ops.softplus(-diff)
+
+    def log_coefficients(self, projected):
+        log_f, log_i = self._log_gates(projected)
+        k_h = projected[..., 2 * self.units :]
+        return log_f, log_i + log_positive_tanh(k_h)
+
+    def recur(self, projected, states, recurrent_mask=None):
+        u = self.units
+        f = ops.sigmoid(projected[..., :u])
+        i = ops.sigmoid(projected[..., u : 2 * u])
+        candidate = positive_tanh(projected[..., 2 * u :])
+        total = f + i
+        h_new = (f / total) * states[0] + (i / total) * candidate
+        return h_new, [h_new]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class MinGRU(GatedRNN):
+    """minGRU layer: a parallel scan over whole sequences.
+
+    Takes every argument of `MinGRUCell` and of `GatedRNN`.
+
+    Reference:
+        Feng et al., "Were RNNs All We Needed?", 2024.
+        https://arxiv.org/abs/2410.01201
+    """
+
+    plugin_kind = "recurrent"
+    plugin_name = "min_gru"
+    cell_class = MinGRUCell
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class MinLSTM(GatedRNN):
+    """minLSTM layer: parallel scan over whole sequences.
+
+    Takes every argument of `MinLSTMCell` and of `GatedRNN`.
+
+    Reference:
+        Feng et al., "Were RNNs All We Needed?", 2024.
+        https://arxiv.org/abs/2410.01201
+    """
+
+    plugin_kind = "recurrent"
+    plugin_name = "min_lstm"
+    cell_class = MinLSTMCell

@@ -1,0 +1,127 @@
+"""LSTM with peephole connections (Gers and Schmidhuber, 2000)."""
+
+import keras
+from keras import ops
+
+from kerasweights.recurrent.base import GatedCell
+from kerasweights.recurrent.base import GatedRNN
+
+__all__ = ["PeepholeLSTMCell", "PeepholeLSTM"]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class PeepholeLSTMCell(GatedCell):
+    """LSTM cell whose gates also look at the cell state (order i, f, c, o).
+
+        i = sigmoid(W_i x + U_i h_{t-1} + p_i * c_{t-1} + b_i)
+        f = sigmoid(W_f x + U_f h_{t-1} + p_f * c_{t-1} + b_f)
+        c_t = f * c_{t-1} + i * tanh(W_c x + U_c h_{t-1} + b_c)
+        o = sigmoid(W_o x + U_o h_{t-1} + p_o * c_t + b_o)
+        h_t = o * tanh(c_t)
+
+    Args:
+        units: Positive integer, size of the state.
+        activation: Activation of the candidate and output (``tanh``).
+        recurrent_activation: Activation of the gates (``sigmoid``).
+        kernel_initializer: Initializer of the input kernel.
+        recurrent_initializer: Initializer of the recurrent kernel.
+        bias_initializer: Initializer of the biases (forget block: ones).
+        peephole_initializer: Initializer of ``p_i``, ``p_f``, ``p_o``
+            (each drawn as a ``(1, units)`` matrix).
+        dropout: Fraction of the inputs to drop.
+        recurrent_dropout: Fraction of ``h_{t-1}`` to drop.
+        seed: Seed of the dropout masks.
+        **kwargs: Base layer arguments.
+
+    Reference:
+        Gers and Schmidhuber, "Recurrent nets that time and count", IJCNN
+        2000; Gers, Schraudolph and Schmidhuber, "Learning precise timing
+        with LSTM recurrent networks", JMLR 2002.
+    """
+
+    state_names = ("h", "c")
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        peephole_initializer="glorot_uniform",
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            kernel_initializer=kernel_initializer,
+            recurrent_initializer=recurrent_initializer,
+            bias_initializer=bias_initializer,
+            dropout=dropout,
+            recurrent_dropout=recurrent_dropout,
+            seed=seed,
+            **kwargs,
+        )
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.peephole_initializer = keras.initializers.get(peephole_initializer)
+
+    def build_weights(self, input_dim):
+        self.kernel = self.block_weight(
+            "kernel", self.kernel_initializer, input_dim, 4
+        )
+        self.recurrent_kernel = self.block_weight(
+            "recurrent_kernel", self.recurrent_initializer, self.units, 4
+        )
+        self.bias = self.block_weight(
+            "bias", self.bias_initializer, None, 4, ones_block=1
+        )
+        self.peephole = self.block_weight(
+            "peephole", self.peephole_initializer, None, 3
+        )
+
+    def project(self, inputs):
+        return ops.matmul(inputs, self.kernel) + self.bias
+
+    def recur(self, projected, states, recurrent_mask=None):
+        h, c = states
+        u = self.units
+        h_in = h if recurrent_mask is None else h * recurrent_mask
+        z = projected + ops.matmul(h_in, self.recurrent_kernel)
+        p = self.peephole
+        i = self.recurrent_activation(z[..., :u] + p[:u] * c)
+        f = self.recurrent_activation(z[..., u : 2 * u] + p[u : 2 * u] * c)
+        c_new = f * c + i * self.activation(z[..., 2 * u : 3 * u])
+        o = self.recurrent_activation(z[..., 3 * u :] + p[2 * u :] * c_new)
+        h_new = o * self.activation(c_new)
+        return h_new, [h_new, c_new]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "activation": keras.activations.serialize(self.activation),
+            "recurrent_activation": keras.activations.serialize(
+                self.recurrent_activation
+            ),
+            "peephole_initializer": keras.initializers.serialize(
+                self.peephole_initializer
+            ),
+        }
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class PeepholeLSTM(GatedRNN):
+    """Peephole LSTM layer, like `keras.layers.LSTM`.
+
+    Takes every argument of `PeepholeLSTMCell` and of `GatedRNN`.
+
+    Reference:
+        Gers and Schmidhuber, "Recurrent nets that time and count", 2000.
+    """
+
+    plugin_kind = "recurrent"
+    plugin_name = "peephole_lstm"
+    cell_class = PeepholeLSTMCell
