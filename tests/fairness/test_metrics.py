@@ -47,7 +47,7 @@ def samples(draw):
     return y_true, y_pred, groups, weights
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(samples(), st.sampled_from(["between_groups", "to_overall"]))
 def test_agrees_with_fairlearn(data, method):
     y_true, y_pred, groups, weights = data
@@ -68,7 +68,7 @@ def test_agrees_with_fairlearn(data, method):
             assert _same(ours(y_true, y_pred, **kw), expected)
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=10, deadline=None)
 @given(samples())
 def test_group_report_matches_metric_frame(data):
     y_true, y_pred, groups, weights = data
