@@ -1,0 +1,152 @@
+"""Step-time overhead of GradientHealth, measured in one run.
+
+For a dense, a conv and a recurrent network on the digits data (scikit-
+learn's ``load_digits``), trains three identical copies side by side:
+without the callback, with ``GradientHealth(every_n_steps=1)`` and with
+``GradientHealth(every_n_steps=10)``. Each copy is fitted ``--rounds``
+times for ``--epochs`` epochs, the variants interleaved round by round; the
+first epoch of every fit (tracing, compilation) is dropped, and the median
+time per step of the remaining epochs is compared with the no-callback
+median of the same network.
+
+Usage:
+    python benchmarks/health_overhead.py [--rounds 3] [--epochs 5]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+from keras import layers as L  # noqa: E402
+
+from kerasweights.health import GradientHealth  # noqa: E402
+
+
+def digits():
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    return data.data.astype("float32") / 16.0, data.target.astype("int32")
+
+
+def dense():
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            L.Dense(128, activation="relu"),
+            L.Dense(64, activation="relu"),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def conv():
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            L.Conv2D(16, 3, activation="relu", padding="same"),
+            L.Conv2D(32, 3, activation="relu", padding="same"),
+            L.MaxPooling2D(),
+            L.Flatten(),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def recurrent():
+    return keras.Sequential(
+        [keras.Input((8, 8)), L.GRU(64), L.Dense(10, activation="softmax")]
+    )
+
+
+NETS = {
+    "dense": (dense, lambda x: x),
+    "conv": (conv, lambda x: x.reshape(-1, 8, 8, 1)),
+    "recurrent": (recurrent, lambda x: x.reshape(-1, 8, 8)),
+}
+VARIANTS = {
+    "none": None,
+    "every step": 1,
+    "every 10th step": 10,
+}
+
+
+class EpochTimer(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)
+
+
+def measure(net, rounds, epochs, batch_size):
+    build, shape = NETS[net]
+    x, y = digits()
+    x = shape(x)
+    steps = -(-len(x) // batch_size)
+    models = {}
+    for name in VARIANTS:
+        keras.utils.set_random_seed(0)
+        model = build()
+        model.compile("adam", "sparse_categorical_crossentropy")
+        models[name] = model
+    samples = {name: [] for name in VARIANTS}
+    names = list(VARIANTS)
+    for r in range(rounds):
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            timer = EpochTimer()
+            callbacks = [timer]
+            if VARIANTS[name] is not None:
+                health = GradientHealth(every_n_steps=VARIANTS[name])
+                callbacks = [health, timer]
+            models[name].fit(
+                x,
+                y,
+                batch_size=batch_size,
+                epochs=epochs,
+                verbose=0,
+                callbacks=callbacks,
+            )
+            samples[name].extend(t / steps for t in timer.times[1:])
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=32)
+    args = parser.parse_args(argv)
+
+    print(
+        f"digits, batch {args.batch_size}, {args.rounds} rounds x "
+        f"{args.epochs - 1} timed epochs per variant, median ms per step"
+    )
+    print()
+    print("| network | no callback | every step | overhead | every 10th "
+          "step | overhead |")
+    print("|---|---|---|---|---|---|")
+    for net in NETS:
+        med = measure(net, args.rounds, args.epochs, args.batch_size)
+        base = med["none"]
+        every = med["every step"]
+        tenth = med["every 10th step"]
+        print(
+            f"| {net} | {1000 * base:.3f} | {1000 * every:.3f} | "
+            f"{100 * (every / base - 1):+.1f}% | {1000 * tenth:.3f} | "
+            f"{100 * (tenth / base - 1):+.1f}% |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
