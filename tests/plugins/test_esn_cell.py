@@ -6,6 +6,7 @@ requested spectral radius; the state follows the leaky-integrator update
 ``h_t = (1 - a) h_{t-1} + a f(x_t W_in + h_{t-1} W + b)``.
 """
 
+import doctest
 import inspect
 
 import keras
@@ -111,9 +112,13 @@ def test_reservoir_is_thinned_and_scaled_to_the_spectral_radius(
     )
     kept = reservoir != 0.0
 
-    # Thinning keeps about `connectivity` of the entries (6 sigma).
-    sigma = np.sqrt(connectivity * (1 - connectivity) / units**2)
-    assert abs(kept.mean() - connectivity) <= 6 * sigma + 1e-12
+    # Thinning keeps a fraction `connectivity` of the other entries
+    # (6 sigma) and one incoming connection per neuron.
+    assert kept.any(axis=0).all()
+    others = kept.sum() - units
+    share = others / (units * (units - 1))
+    sigma = np.sqrt(connectivity * (1 - connectivity) / (units * (units - 1)))
+    assert abs(share - connectivity) <= 6 * sigma + 1e-12
 
     # What is kept is the drawn matrix times one factor, the one that moves
     # the thinned matrix's spectral radius to the target.
@@ -121,6 +126,20 @@ def test_reservoir_is_thinned_and_scaled_to_the_spectral_radius(
     factor = radius / spectral_radius(thinned)
     np.testing.assert_allclose(reservoir[kept], factor * drawn[kept], rtol=1e-5)
     np.testing.assert_allclose(spectral_radius(reservoir), radius, rtol=1e-5)
+
+
+@pytest.mark.parametrize("units", [1, 2, 3, 5, 8])
+def test_small_sparse_reservoirs_still_reach_the_spectral_radius(
+    esn_module, units
+):
+    # A reservoir thinned to 1% would often keep no cycle at all (spectral
+    # radius 0); the permutation connections guarantee one.
+    for seed in range(10):
+        cell = esn_module.ESNCell(units, connectivity=0.01, seed=seed)
+        cell.build((None, 2))
+        reservoir = np.asarray(cell.recurrent_kernel, np.float64)
+        np.testing.assert_allclose(spectral_radius(reservoir), 0.9, rtol=1e-5)
+        assert (reservoir != 0).any(axis=0).all()
 
 
 def test_use_norm2_scales_the_two_norm_and_bounds_the_radius(esn_module):
@@ -404,5 +423,14 @@ def test_bad_arguments_raise_one_clear_error(esn_module, kwargs, error, text):
 
 def test_degenerate_reservoir_is_refused_at_build(esn_module):
     layer = esn_module.ESN(6, recurrent_initializer="zeros", seed=0)
-    with pytest.raises(InvalidArgumentError, match="spectral radius 0"):
+    with pytest.raises(InvalidArgumentError, match="numerically zero"):
         layer.build((None, 3, 2))
+
+
+def test_docstring_examples_run(esn_module):
+    import kerasweights_esn.reservoir as reservoir
+
+    result = doctest.testmod(reservoir, optionflags=doctest.ELLIPSIS)
+
+    assert result.attempted >= 8
+    assert result.failed == 0

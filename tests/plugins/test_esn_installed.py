@@ -194,7 +194,7 @@ def test_tuner_search_space_offers_the_esn_with_its_own_arguments(saved):
 def test_tuner_fit_with_gradient_health_runs_an_esn_trial(saved):
     _, result = saved
     # The trial's fit runs the registry's gradient-health callback, which
-    # must cope with a recurrent layer that has no trainable weights.
+    # must leave alone the read-only `activation` property of RNN layers.
     error = result["tuner_fit_error"]
     assert error is None
 

@@ -167,7 +167,8 @@ class ESNCell(keras.layers.Layer):
     The cell holds three non-trainable weights: ``kernel`` (input weights,
     ``kernel_initializer`` times ``input_scaling``), ``recurrent_kernel``
     (the reservoir: ``recurrent_initializer``, of which a random fraction
-    ``connectivity`` of the entries is kept, rescaled so that its spectral
+    ``connectivity`` of the entries is kept, plus one incoming connection
+    per neuron along a random permutation, rescaled so that its spectral
     radius, or its 2-norm with ``use_norm2``, equals ``spectral_radius``)
     and ``bias``. One step computes::
 
@@ -179,7 +180,11 @@ class ESNCell(keras.layers.Layer):
     Args:
         units: Positive integer, the number of reservoir neurons.
         connectivity: Fraction of reservoir connections kept, in (0, 1].
-            Reservoirs are usually sparse (0.01 to 0.2).
+            Reservoirs are usually sparse (0.01 to 0.2). Every neuron also
+            keeps one incoming connection along a random permutation, so
+            the kept fraction is ``connectivity + (1 - connectivity) /
+            units`` on average and the reservoir always has cycles (a
+            spectral radius that can be scaled), even when small.
         leaky: Leaking rate in (0, 1]: how much of the new candidate state
             replaces the old state at each step. 1 is Jaeger's original
             non-leaky network; smaller values give slower dynamics.
@@ -213,8 +218,9 @@ class ESNCell(keras.layers.Layer):
             ``dtype``, ...).
 
     Raises:
-        InvalidArgumentError: An argument is out of range, or the thinned
-            reservoir has no nonzero eigenvalue to rescale (at build time).
+        InvalidArgumentError: An argument is out of range, or (at build
+            time) ``recurrent_initializer`` drew a reservoir whose spectral
+            radius is zero on the kept connections (e.g. ``"zeros"``).
         InvalidTypeError: An argument has the wrong type.
 
     Example:
@@ -313,22 +319,37 @@ class ESNCell(keras.layers.Layer):
         values = self.recurrent_initializer(shape, dtype=self.variable_dtype)
         matrix = ops.convert_to_numpy(values).astype(np.float64)
 
-        keep = np.random.default_rng(self._mask_seed).random(shape)
-        matrix = np.where(keep < self.connectivity, matrix, 0.0)
+        matrix = np.where(self._connections(), matrix, 0.0)
 
         scale = _spectral_scale(matrix, self.use_norm2)
-        if not math.isfinite(scale) or scale <= 1e-12:
+        largest = float(np.max(np.abs(matrix)))
+        if not math.isfinite(scale) or scale <= 1e-6 * largest or scale == 0:
             what = "2-norm" if self.use_norm2 else "spectral radius"
             raise InvalidArgumentError(
-                f"The reservoir has {what} {scale:g} after keeping a "
-                f"fraction connectivity={self.connectivity} of its entries, "
-                f"so it cannot be rescaled to spectral_radius="
-                f"{self.spectral_radius}. Use a larger `units` or "
-                "`connectivity`, or a `recurrent_initializer` that draws a "
-                "non-degenerate matrix. Received: recurrent_initializer="
+                f"The reservoir drawn from `recurrent_initializer` has {what} "
+                f"{scale:g} (numerically zero) on its kept connections, so "
+                "it cannot be rescaled to spectral_radius="
+                f"{self.spectral_radius}. Use a `recurrent_initializer` that "
+                "draws a non-degenerate matrix (not zeros or an identity). "
+                "Received: recurrent_initializer="
                 f"{keras.initializers.serialize(self.recurrent_initializer)}"
             )
         return matrix * (self.spectral_radius / scale)
+
+    def _connections(self):
+        """The boolean mask of reservoir connections kept.
+
+        A random fraction ``connectivity`` of all entries, plus one incoming
+        connection per neuron along a random permutation. The permutation's
+        connections form cycles through every neuron, so a reservoir with
+        generic random weights never has spectral radius 0, however small
+        ``units`` and ``connectivity`` are.
+        """
+        units = self.units
+        rng = np.random.default_rng(self._mask_seed)
+        keep = rng.random((units, units)) < self.connectivity
+        keep[rng.permutation(units), np.arange(units)] = True
+        return keep
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
