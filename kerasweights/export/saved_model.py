@@ -73,8 +73,12 @@ def model_signature(model):
         )
     try:
         inputs = list(model.inputs)
-        structured = model.input
-    except (AttributeError, ValueError) as exc:
+        # A Sequential model that was never called has inputs but no
+        # structured `input`; it takes one tensor.
+        structured = (
+            inputs[0] if isinstance(model, keras.Sequential) else (model.input)
+        )
+    except (AttributeError, ValueError, IndexError) as exc:
         raise InvalidArgumentError(
             "`model` must be built with known inputs (a functional or built "
             f"Sequential model) to be exported. Received: {model.name!r} "
@@ -100,7 +104,10 @@ def model_signature(model):
             "dtype": _dtype_name(tensor.dtype),
             "shape": [None, *tensor.shape[1:]],
         }
-    outputs = list(model.output_names)
+    if isinstance(model, keras.Sequential):
+        outputs = [model.layers[-1].name]
+    else:
+        outputs = list(model.output_names)
     if len(set(outputs)) != len(outputs):
         raise InvalidArgumentError(
             f"The outputs of model {model.name!r} have repeated names "

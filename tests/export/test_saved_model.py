@@ -1,0 +1,177 @@
+"""SavedModel export: named, typed signatures, checked in a fresh process."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+import kerasweights
+from kerasweights.errors import ExportVerificationError
+from kerasweights.errors import InvalidTypeError
+from kerasweights.export import export_saved_model
+from kerasweights.export import model_signature
+from kerasweights.export import verify_saved_model
+from kerasweights.export.verification import check_inputs
+
+# Serves a SavedModel with TensorFlow alone; written here, independent of
+# the package's own child script.
+_SERVE = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+path, inputs = sys.argv[1], np.load(sys.argv[2])
+serve = tf.saved_model.load(path).signatures["serving_default"]
+_, specs = serve.structured_input_signature
+out = serve(**{k: tf.constant(inputs[k]) for k in inputs.files})
+np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+print(json.dumps({
+    "inputs": {k: [s.dtype.name, s.shape.as_list()] for k, s in specs.items()},
+    "outputs": sorted(serve.structured_outputs),
+    "kerasweights": any(m.startswith("kerasweights") for m in sys.modules),
+}))
+"""
+
+
+def serve_in_fresh_process(directory, inputs, tmp_path):
+    np.savez(tmp_path / "in.npz", **inputs)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _SERVE,
+            str(directory),
+            str(tmp_path / "in.npz"),
+            str(tmp_path / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    with np.load(tmp_path / "out.npz") as out:
+        return report, {k: out[k] for k in out.files}
+
+
+def test_int32_named_input_and_named_output_c05(tmp_path):
+    inputs = keras.Input((6,), name="token_ids", dtype="int32")
+    x = keras.layers.Embedding(20, 4)(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = keras.layers.Dense(3, name="scores")(x)
+    model = keras.Model(inputs, outputs)
+
+    result = export_saved_model(model, tmp_path / "sm")
+    assert result["verification"]["inputs"] == {
+        "token_ids": {"dtype": "int32", "shape": [None, 6]}
+    }
+    assert list(result["verification"]["outputs"]) == ["scores"]
+
+    assert result["verification"]["cases"] == [{"token_ids": [16, 6]}]
+
+
+def test_dict_inputs_and_two_outputs_c06(tmp_path):
+    features = keras.Input((4,), name="features")
+    group = keras.Input((1,), name="group")
+    x = keras.layers.Concatenate()([features, group])
+    label = keras.layers.Dense(2, name="label")(x)
+    score = keras.layers.Dense(1, name="score")(x)
+    model = keras.Model({"features": features, "group": group}, [label, score])
+    rng = np.random.default_rng(1)
+    data = {
+        "features": rng.standard_normal((9, 4)).astype("float32"),
+        "group": rng.integers(0, 2, (9, 1)).astype("float32"),
+    }
+    result = export_saved_model(model, tmp_path / "sm", data=data)
+    verification = result["verification"]
+    assert set(verification["inputs"]) == {"features", "group"}
+    assert sorted(verification["outputs"]) == ["label", "score"]
+    assert verification["cases"] == [{"features": [7, 4], "group": [7, 1]}]
+    with open(tmp_path / "sm" / "kerasweights-export.json") as f:
+        assert json.load(f)["signature"]["outputs"] == ["label", "score"]
+
+
+def test_every_registered_recurrent_layer_exports_and_serves(tmp_path):
+    records = kerasweights.plugins("recurrent")
+    assert records
+    inputs = keras.Input((None, 4), name="sequence")
+    outputs = [
+        keras.layers.Dense(2, name=f"{r.name}_out")(r.obj(3)(inputs))
+        for r in records
+    ]
+    model = keras.Model(inputs, outputs)
+    data = np.random.default_rng(2).random((20, 9, 4)).astype("float32")
+    result = export_saved_model(model, tmp_path / "sm", data=data)
+    verification = result["verification"]
+    assert verification["inputs"]["sequence"]["shape"] == [None, None, 4]
+    assert sorted(verification["outputs"]) == sorted(
+        f"{r.name}_out" for r in records
+    )
+    # A second check batch with another time length (case C14).
+    (first,), (second,) = (c.values() for c in verification["cases"])
+    assert first[0] != first[1] and second[1] != first[1]
+
+
+def test_verification_catches_a_model_that_differs(tmp_path):
+    def build():
+        inputs = keras.Input((5,), name="x")
+        return keras.Model(inputs, keras.layers.Dense(2, name="y")(inputs))
+
+    exported, other = build(), build()
+    export_saved_model(exported, tmp_path / "sm", verify=False)
+    with pytest.raises(ExportVerificationError, match="'y'.*differs"):
+        verify_saved_model(other, tmp_path / "sm")
+
+
+def test_time_distributed_export_is_right_or_refused_c14(tmp_path):
+    inputs = keras.Input((None, 3), name="sequence")
+    x = keras.layers.GRU(4, return_sequences=True)(inputs)
+    outputs = keras.layers.TimeDistributed(keras.layers.Dense(2), name="y")(x)
+    model = keras.Model(inputs, outputs)
+    try:
+        export_saved_model(model, tmp_path / "sm")
+    except ExportVerificationError:
+        return  # the self-check refused a wrong SavedModel: right.
+    x = np.random.default_rng(3).random((2, 5, 3)).astype("float32")
+    _, served = serve_in_fresh_process(
+        tmp_path / "sm", {"sequence": x}, tmp_path
+    )
+    assert served["y"].shape == (2, 5, 2)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [[None, None, 8], [None, 8, 8], [None, 16, 3], [None, 5, None, 2]],
+)
+def test_check_batches_never_confuse_batch_and_time(shape):
+    specs = {"x": {"dtype": "float32", "shape": shape}}
+    cases = check_inputs(specs)
+    first = cases[0]["x"]
+    assert first.shape[0] not in first.shape[1:]
+    if None in shape[1:]:
+        second = cases[1]["x"]
+        axes = [i for i, d in enumerate(shape) if d is None and i > 0]
+        for axis in axes:
+            assert second.shape[axis] != first.shape[axis]
+            assert second.shape[axis] != second.shape[0]
+    else:
+        assert len(cases) == 1
+
+
+def test_model_signature_refuses_a_non_model():
+    with pytest.raises(InvalidTypeError, match="keras.Model"):
+        model_signature(keras.layers.Dense(2))
+
+
+def test_the_export_names_a_sequential_models_input_and_output(tmp_path):
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(2, name="probs")]
+    )
+    signature = model_signature(model)
+    assert list(signature["inputs"]) == [model.inputs[0].name]
+    assert signature["outputs"] == ["probs"]
+    assert not os.path.exists(tmp_path / "sm")
