@@ -13,11 +13,14 @@
 * `AdversarialDebiasingModel` (Zhang et al. 2018) and
   `RateConstrainedModel` (proxy-Lagrangian rate constraints), also
   plugins of kind ``"regularizer"``.
+* `GroupGradientMonitor` (a ``"callback"`` plugin): per layer, the
+  gradient norm each group contributes and the cosine between groups.
 """
 
 from kerasweights.fairness import metrics
 from kerasweights.fairness.adversarial import AdversarialDebiasingModel
 from kerasweights.fairness.constraints import RateConstrainedModel
+from kerasweights.fairness.group_gradients import GroupGradientMonitor
 from kerasweights.fairness.keras_metrics import DemographicParityDifference
 from kerasweights.fairness.keras_metrics import DemographicParityRatio
 from kerasweights.fairness.keras_metrics import EqualizedOddsDifference
@@ -59,4 +62,5 @@ __all__ = [
     "prediction_model",
     "AdversarialDebiasingModel",
     "RateConstrainedModel",
+    "GroupGradientMonitor",
 ]
