@@ -76,6 +76,7 @@ class ZerO(keras.initializers.Initializer):
     """
 
     plugin_kind = "initializer"
+    plugin_name = "zero"
     plugin_targets = ("dense_kernel", "conv_kernel")
 
     def __call__(self, shape, dtype=None):
