@@ -1,0 +1,130 @@
+"""`kerasweights export MODEL.keras OUTDIR`: a verified SavedModel."""
+
+import json
+import os
+
+import keras
+import pytest
+
+import kerasweights
+from kerasweights.cli import main
+
+
+def _snapshot(folder):
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def _one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory):
+    """A digits-shaped conv model using a conv-kernel initializer plugin."""
+    record = next(
+        r
+        for r in kerasweights.plugins("initializer")
+        if "conv_kernel" in getattr(r.obj, "plugin_targets", ())
+    )
+    inputs = keras.Input((8, 8, 1), name="pixels")
+    x = keras.layers.Conv2D(4, 3, kernel_initializer=record.registered_name)(
+        inputs
+    )
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(10, activation="softmax", name="digit")(x)
+    path = tmp_path_factory.mktemp("model") / "digits.keras"
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(model_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("export") / "sm"
+    code = main(["export", str(model_file), str(out), "--json"])
+    return code, out
+
+
+def test_export_writes_and_verifies_on_digits(exported, capsys):
+    code, out = exported
+    assert code == 0
+    assert os.path.exists(out / "saved_model.pb")
+    with open(out / "kerasweights-export.json") as f:
+        report = json.load(f)
+    verification = report["verification"]
+    assert verification["inputs"] == {
+        "pixels": {"dtype": "float32", "shape": [None, 8, 8, 1]}
+    }
+    assert list(verification["outputs"]) == ["digit"]
+    assert verification["cases"] == [{"pixels": [16, 8, 8, 1]}]
+
+
+def test_a_previous_export_needs_overwrite(exported, model_file, capsys):
+    _, out = exported
+    before = _snapshot(out)
+    code = main(["export", str(model_file), str(out)])
+    line = _one_error_line(capsys)
+    assert code == 2 and "--overwrite" in line and str(out) in line
+    assert _snapshot(out) == before
+
+
+def test_overwrite_refuses_foreign_files(exported, model_file, capsys):
+    _, out = exported
+    (out / "README.txt").write_text("mine")
+    try:
+        before = _snapshot(out)
+        code = main(["export", str(model_file), str(out), "--overwrite"])
+        line = _one_error_line(capsys)
+        assert code == 2 and "README.txt" in line
+        assert _snapshot(out) == before
+    finally:
+        (out / "README.txt").unlink()
+
+
+def _truncated(tmp_path, model_file):
+    path = tmp_path / "cut.keras"
+    data = model_file.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+def _text(tmp_path, _):
+    path = tmp_path / "notes.keras"
+    path.write_text("hello")
+    return path
+
+
+def _missing(tmp_path, _):
+    return tmp_path / "nothing.keras"
+
+
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (_missing, "does not exist"),
+        (_truncated, "truncated"),
+        (_text, "not a .keras archive"),
+    ],
+)
+def test_bad_model_files_exit_2_and_touch_nothing(
+    tmp_path, capsys, model_file, make, words
+):
+    path = make(tmp_path, model_file)
+    out = tmp_path / "out"
+    code = main(["export", str(path), str(out)])
+    line = _one_error_line(capsys)
+    assert code == 2 and words in line and str(path) in line
+    assert not out.exists()
+
+
+def test_missing_arguments_exit_2(capsys):
+    assert main(["export"]) == 2
+    _one_error_line(capsys)

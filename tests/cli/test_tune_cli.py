@@ -1,0 +1,196 @@
+"""`kerasweights tune`: end to end on digits, and every bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kerasweights.cli import main
+
+
+def _snapshot(folder):
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory):
+    """One tiny recurrent search through the CLI, shared by the tests."""
+    out = tmp_path_factory.mktemp("tune") / "run"
+    argv = [
+        "tune",
+        "--model",
+        "recurrent",
+        "--cells",
+        "gru,mgu",
+        "--trials",
+        "2",
+        "--epochs",
+        "1",
+        "--limit",
+        "150",
+        "--output",
+        str(out),
+        "--json",
+        "-q",
+    ]
+    import contextlib
+    import io
+
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(argv)
+    return code, stdout.getvalue(), out
+
+
+def test_tune_writes_a_verified_export_and_its_trials(tuned):
+    code, stdout, out = tuned
+    assert code == 0
+    summary = json.loads(stdout)
+    assert summary["best"]["status"] == "completed"
+    assert summary["best"]["health"] != "unavailable"
+    assert len(summary["trials"]) == 2
+    for name in (
+        "best_model.keras",
+        "saved_model",
+        "trials.csv",
+        "trials.json",
+        "summary.json",
+        "kerasweights-manifest.json",
+    ):
+        assert os.path.exists(out / name), name
+    verification = summary["export"]["verification"]
+    assert verification["inputs"] == {
+        "sequence": {"dtype": "float32", "shape": [None, None, 8]}
+    }
+    assert list(verification["outputs"]) == ["digit"]
+    lengths = [case["sequence"][1] for case in verification["cases"]]
+    assert len(set(lengths)) == 2
+
+
+# A saved_model_cli-like look at the signature, and serving, with
+# TensorFlow alone.
+_CHILD = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+serve = tf.saved_model.load(sys.argv[1]).signatures["serving_default"]
+_, specs = serve.structured_input_signature
+x = np.load(sys.argv[2])
+y = serve(sequence=tf.constant(x))["digit"].numpy()
+np.save(sys.argv[3], y)
+print(json.dumps({
+    "inputs": {k: [s.dtype.name, s.shape.as_list()] for k, s in specs.items()},
+    "outputs": {k: [s.dtype.name, s.shape.as_list()]
+                for k, s in serve.structured_outputs.items()},
+    "kerasweights": [m for m in sys.modules if m.startswith("kerasweights")],
+}))
+"""
+
+
+def test_the_saved_model_serves_any_length_without_kerasweights(
+    tuned, tmp_path
+):
+    _, _, out = tuned
+    from kerasweights.datasets.digits import load_digits
+    from kerasweights.export import load_keras_model
+
+    # 3 sequences of 5 rows: batch and time differ from the training 8.
+    x = load_digits("sequence", limit=150).x_test[:3, :5]
+    np.save(tmp_path / "x.npy", x)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _CHILD,
+            str(out / "saved_model"),
+            str(tmp_path / "x.npy"),
+            str(tmp_path / "y.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report == {
+        "inputs": {"sequence": ["float32", [None, None, 8]]},
+        "outputs": {"digit": ["float32", [None, 10]]},
+        "kerasweights": [],
+    }
+    model = load_keras_model(out / "best_model.keras")
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), model(x), atol=1e-5)
+
+
+def _one_error_line(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("error: ")
+    return err[0]
+
+
+def test_a_previous_run_is_kept_without_overwrite(tuned, capsys):
+    _, _, out = tuned
+    before = _snapshot(out)
+    code = main(["tune", "--output", str(out), "--trials", "1", "-q"])
+    line = _one_error_line(capsys)
+    assert code == 2
+    assert str(out) in line and "--overwrite" in line
+    assert _snapshot(out) == before
+
+
+def test_overwrite_still_refuses_a_folder_with_foreign_files(tuned, capsys):
+    _, _, out = tuned
+    (out / "my-notes.txt").write_text("keep me")
+    try:
+        before = _snapshot(out)
+        code = main(["tune", "--output", str(out), "--overwrite", "-q"])
+        line = _one_error_line(capsys)
+        assert code == 2 and "my-notes.txt" in line
+        assert _snapshot(out) == before
+    finally:
+        (out / "my-notes.txt").unlink()
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--initializers", "gain_varianse_scaling"], "gain_variance_scaling"),
+        (["--initializers", "foo"], "'foo'"),
+        (["--cells", "lstn"], "'lstn'"),
+        (["--tuner", "randm"], "'randm'"),
+        (["--trials", "-3"], "--trials -3"),
+        (["--epochs", "0"], "--epochs 0"),
+        (["--seed", "-1"], "--seed -1"),
+        (["--tuner", "hyperband", "--trials", "3"], "trials=3"),
+        (["--limit", "5"], "--limit 5"),
+        (["--trials", "two"], "'two'"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(
+    tmp_path, capsys, argv, words
+):
+    out = tmp_path / "out"
+    code = main(["tune", "--output", str(out), *argv])
+    line = _one_error_line(capsys)
+    assert code == 2
+    assert words in line
+    assert not out.exists()
+
+
+def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
+    path = tmp_path / "results"
+    path.write_text("mine")
+    code = main(["tune", "--output", str(path), "--trials", "1"])
+    line = _one_error_line(capsys)
+    assert code == 2 and "existing file" in line
+    assert path.read_text() == "mine"
