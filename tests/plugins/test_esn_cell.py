@@ -434,3 +434,60 @@ def test_docstring_examples_run(esn_module):
 
     assert result.attempted >= 8
     assert result.failed == 0
+
+
+def test_zero_output_for_mask_only_zeroes_returned_sequences(esn_module):
+    # Case C13: the flag must not zero the single final output of a sample
+    # whose last steps are masked.
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 6, 3)).astype("float32")
+    mask = np.array([[True] * 6, [True] * 3 + [False] * 3])
+    plain = esn_module.ESN(8, seed=3)
+    flagged = esn_module.ESN(8, seed=3, zero_output_for_mask=True)
+    sequence = esn_module.ESN(
+        8, seed=3, zero_output_for_mask=True, return_sequences=True
+    )
+
+    want = reference_states(x[1:, :3], *weights_after(plain, x), 1.0, "tanh")
+    got_plain = np.asarray(plain(x, mask=mask))
+    got_flagged = np.asarray(flagged(x, mask=mask))
+    got_sequence = np.asarray(sequence(x, mask=mask))
+
+    np.testing.assert_allclose(got_plain[1], want[0, -1], atol=1e-5)
+    np.testing.assert_allclose(got_flagged, got_plain, atol=1e-6)
+    assert not np.any(got_sequence[1, 3:])
+    np.testing.assert_allclose(got_sequence[1, 2], want[0, -1], atol=1e-5)
+    assert flagged.get_config()["zero_output_for_mask"] is True
+
+
+def weights_after(layer, x):
+    layer.build(x.shape)
+    return weights(layer)
+
+
+def test_stateful_wrong_batch_raises_and_keeps_the_states(esn_module):
+    # Case C02.
+    x = np.random.default_rng(5).normal(size=(4, 3, 2)).astype("float32")
+    layer = esn_module.ESN(6, stateful=True, seed=1)
+    layer(x)
+    before = [np.asarray(s).copy() for s in layer.states]
+
+    with pytest.raises(InvalidArgumentError) as info:
+        layer(x[:1])
+
+    assert isinstance(info.value, ValueError)
+    assert "Expected batch size: 4" in str(info.value)
+    assert "Received batch size: 1" in str(info.value)
+    for old, new in zip(before, layer.states, strict=True):
+        np.testing.assert_array_equal(old, np.asarray(new))
+
+
+def test_return_state_gives_a_list_of_one_state(esn_module):
+    x = np.ones((2, 4, 3), "float32")
+    layer = esn_module.ESN(5, return_state=True, seed=0)
+
+    output, *states = layer(x)
+
+    assert layer.cell.state_size == [5]
+    assert len(states) == 1
+    np.testing.assert_array_equal(np.asarray(output), np.asarray(states[0]))

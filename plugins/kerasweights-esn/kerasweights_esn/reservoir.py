@@ -25,6 +25,7 @@ states.
 """
 
 import contextlib
+import inspect
 import math
 import numbers
 import random
@@ -306,7 +307,9 @@ class ESNCell(keras.layers.Layer):
             "bias_initializer", bias_initializer, uniform, seed_for(_BIAS_SEED)
         )
 
-        self.state_size = self.units
+        # One state tensor, given as a list like LSTMCell's, so that
+        # `return_state` and `initial_state` always take a list.
+        self.state_size = [self.units]
         self.output_size = self.units
 
     def _input_weights(self, input_dim):
@@ -544,10 +547,42 @@ class ESN(keras.layers.RNN):
             go_backwards=go_backwards,
             stateful=stateful,
             unroll=unroll,
-            zero_output_for_mask=zero_output_for_mask,
+            # Keras would also zero the single final output of a sample whose
+            # last steps are masked; the flag only concerns sequences (C13).
+            zero_output_for_mask=bool(zero_output_for_mask)
+            and bool(return_sequences),
             **kwargs,
         )
+        self.zero_output_requested = bool(zero_output_for_mask)
         self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    def call(self, sequences, initial_state=None, mask=None, training=False):
+        if self.stateful and initial_state is None:
+            self._check_stateful_batch(sequences)
+        return super().call(
+            sequences, initial_state=initial_state, mask=mask, training=training
+        )
+
+    def _check_stateful_batch(self, sequences):
+        """Refuse a batch size other than the stored states' (C02)."""
+        states = getattr(self, "states", None) or []
+        if not states:
+            return
+        expected = states[0].shape[0]
+        received = sequences.shape[0]
+        if None not in (expected, received) and expected != received:
+            raise InvalidArgumentError(
+                "A stateful ESN keeps one state per sample, so the batch "
+                "size must not change; call `reset_state()` on a layer built "
+                f"for the new size. Expected batch size: {expected}. "
+                f"Received batch size: {received}"
+            )
+
+    @classmethod
+    def cell_arguments(cls):
+        """Names of the cell's constructor arguments (``units`` excluded)."""
+        params = inspect.signature(cls.cell_class.__init__).parameters
+        return [p for p in params if p not in ("self", "units", "kwargs")]
 
     @classmethod
     def tunable_arguments(cls, hp):
@@ -638,6 +673,7 @@ class ESN(keras.layers.RNN):
         }
         base_config = super().get_config()
         del base_config["cell"]
+        base_config["zero_output_for_mask"] = self.zero_output_requested
         return {**base_config, **config}
 
     @classmethod
