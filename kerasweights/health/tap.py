@@ -29,8 +29,8 @@ were not finite is the optimizer's own overflow skip and is flagged as
 
 Under a `tf.distribute` strategy with several replicas the gradients the
 optimizer receives are each replica's share; the tap sums them across
-replicas (one extra all-reduce per recorded step) so the statistics are
-those of the global batch.
+replicas (one extra all-reduce per step) so the statistics and the loss
+are those of the global batch.
 """
 
 import keras
@@ -278,7 +278,9 @@ class GradientTap:
         return tf.equal(self.counter % self.every_n_steps, 0)
 
     def _record_loss(self, loss):
-        loss = tf.cast(tf.reduce_sum(loss), "float32") * self.replicas
+        # Under a strategy, each replica's loss is already divided by the
+        # number of replicas; the sum over replicas is the global loss.
+        loss = tf.cast(tf.reduce_sum(loss), "float32")
         self.loss.assign(loss)
         bad = tf.logical_and(
             self.first_bad_loss_step < 0,
@@ -333,13 +335,16 @@ class GradientTap:
         else:
             scale = tf.constant(1.0)
         stat_grads = self._dense_grads(grads)
+        loss = self.loss.read_value()
         if self.replicas > 1:
             present = [g for g in stat_grads if g is not None]
             ctx = tf.distribute.get_replica_context()
             if ctx is not None and present:
-                reduced = iter(
-                    ctx.all_reduce(tf.distribute.ReduceOp.SUM, present)
+                reduced = ctx.all_reduce(
+                    tf.distribute.ReduceOp.SUM, present + [loss]
                 )
+                loss = reduced[-1]
+                reduced = iter(reduced[:-1])
                 stat_grads = [
                     None if g is None else next(reduced) for g in stat_grads
                 ]
@@ -371,7 +376,7 @@ class GradientTap:
         result = original_apply(grads, trainable_variables)
 
         def write_row():
-            row = self._row(variables, order, stat_grads, scale, skipped)
+            row = self._row(variables, order, stat_grads, scale, skipped, loss)
             slot = tf.cast(self.counter % self.capacity, "int32")
             self.buffer.assign(
                 tf.tensor_scatter_nd_update(
@@ -390,7 +395,7 @@ class GradientTap:
             pos = self._index_by_path.get(getattr(variable, "path", None))
         return pos
 
-    def _row(self, variables, order, grads, scale, skipped):
+    def _row(self, variables, order, grads, scale, skipped, loss):
         nan = tf.constant(np.nan, "float32")
         columns = [[nan] * _NV for _ in self.variables]
         for v, pos, g in zip(variables, order, grads, strict=False):
@@ -426,7 +431,7 @@ class GradientTap:
             ]
         head = [
             tf.cast(self.counter, "float32"),
-            self.loss.read_value(),
+            loss,
             scale,
             tf.cast(skipped, "float32"),
         ]

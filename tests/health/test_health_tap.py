@@ -175,3 +175,60 @@ def test_overflow_step_is_reported_as_skipped(mixed_precision):
     assert not health.nonfinite
     assert health.verdict == "healthy", health.summary()
     assert "skipped" in health.summary()
+
+
+MIRRORED = """
+import json
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(
+    cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+)
+import numpy as np
+import keras
+from kerasweights.health import GradientHealth
+
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+x = rng.normal(size=(64, 8)).astype("float32")
+y = rng.integers(0, 3, 64).astype("int32")
+with strategy.scope():
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
+with tf.GradientTape() as tape:
+    loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+        y[:16], model(x[:16])))
+grads = tape.gradient(loss, model.trainable_variables)
+expected = [
+    float(np.sqrt(sum(np.sum(np.square(grads[j])) for j in (i, i + 1))))
+    for i in (0, 2)
+]
+health = GradientHealth()
+model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
+          callbacks=[health])
+first = health.records[0]
+print(json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "steps": [r.step for r in health.records],
+    "loss": first.loss, "expected_loss": float(loss),
+    "norms": [s.norm for s in first.layers], "expected": expected,
+}))
+"""
+
+
+def test_mirrored_strategy_reports_global_batch_gradients(fresh_python):
+    import json
+
+    result = fresh_python(MIRRORED)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["replicas"] == 2
+    assert out["steps"] == [0, 1, 2, 3]
+    # Each replica saw half the batch; the tap reports the whole batch.
+    np.testing.assert_allclose(out["loss"], out["expected_loss"], rtol=1e-5)
+    np.testing.assert_allclose(out["norms"], out["expected"], rtol=1e-5)
