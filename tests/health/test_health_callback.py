@@ -292,3 +292,18 @@ def test_health_modules_do_not_import_matplotlib_at_top_level():
         with open(os.path.join(folder, name)) as f:
             top = [ln for ln in f if ln.startswith(("import ", "from "))]
         assert not any("matplotlib" in ln for ln in top), name
+
+
+def test_docs_example_runs(tmp_path, monkeypatch):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    with open(os.path.join(root, "docs", "health.md")) as f:
+        text = f.read()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientHealthWarning)
+        exec(compile(code, "docs/health.md", "exec"), namespace)
+    assert namespace["health"].verdict == "update_ratio_low"
+    assert (tmp_path / "grad_norms.png").exists()
+    assert json.dumps(namespace["report"])
