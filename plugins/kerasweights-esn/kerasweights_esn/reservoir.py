@@ -470,8 +470,15 @@ class ESN(keras.layers.RNN):
         go_backwards: Process the sequence backwards.
         stateful: Carry the last state of batch ``i`` into the next batch.
         unroll: Unroll the time loop (faster for short sequences).
-        zero_output_for_mask: With a mask, output zeros at masked steps.
+        zero_output_for_mask: With a mask and ``return_sequences=True``,
+            output zeros at masked steps. The single final output is never
+            zeroed: it is the state after the last unmasked step.
         **kwargs: Standard layer arguments (``name``, ``dtype``, ...).
+
+    A stateful `ESN` refuses a batch whose size differs from the one its
+    states were built for (`InvalidArgumentError`, states unchanged).
+    There is no dropout: the reservoir's features are fixed, so regularise
+    the readout instead.
 
     See `ESNCell` for the equations and the details of each argument.
 
