@@ -394,7 +394,7 @@ class GatedRNN(keras.layers.RNN):
 
         scan = getattr(cell, "parallel_scan", None)
         if scan is not None and cell.use_parallel_scan(
-            sequences.shape[1], self.unroll
+            sequences.shape[1], self.unroll, training
         ):
             return self._finish_parallel(scan(projected, states, mask), mask)
         return self._sequential(projected, states, mask, recurrent_mask)
@@ -542,12 +542,24 @@ def check_scan(scan):
     return scan
 
 
-def wants_parallel(scan, time_steps, unroll):
+def _has_accelerator():
+    import tensorflow as tf
+
+    return bool(
+        tf.config.list_logical_devices("GPU")
+        or tf.config.list_logical_devices("TPU")
+    )
+
+
+def wants_parallel(scan, time_steps, unroll, training=True):
     """Whether a layer should use its parallel scan.
 
-    ``"auto"`` uses it when the time length is static and above one and
-    the loop is not unrolled, and quietly steps otherwise; ``"parallel"``
-    raises when the time length is unknown.
+    ``"auto"`` uses it in training, when the time length is static and
+    above one, the loop is not unrolled and a GPU or TPU is visible; it
+    steps otherwise. On CPU the scan's extra memory traffic made it slower
+    than stepping in our measurements (docs/benchmarks-recurrent.md).
+    ``"parallel"`` always uses it and raises when the time length is
+    unknown.
     """
     if scan == "sequential":
         return False
@@ -559,7 +571,14 @@ def wants_parallel(scan, time_steps, unroll):
                 f"Received: time_steps={time_steps}"
             )
         return True
-    return time_steps is not None and time_steps > 1 and not unroll
+    if keras.backend.backend() == "tensorflow" and not _has_accelerator():
+        return False
+    return (
+        bool(training)
+        and time_steps is not None
+        and time_steps > 1
+        and (not unroll)
+    )
 
 
 def layer_norm(x, gain, bias=None, epsilon=1e-3):

@@ -77,8 +77,14 @@ class MGUCell(GatedCell):
         self.kernel = self.block_weight(
             "kernel", self.kernel_initializer, input_dim, 2
         )
-        self.recurrent_kernel = self.block_weight(
-            "recurrent_kernel", self.recurrent_initializer, self.units, 2
+        # Two recurrent matrices rather than one sliced at every step: the
+        # second product needs the gate first, and slicing a weight inside
+        # the loop costs a full-size gradient per step.
+        self.recurrent_kernel_f = self.block_weight(
+            "recurrent_kernel_f", self.recurrent_initializer, self.units, 1
+        )
+        self.recurrent_kernel_h = self.block_weight(
+            "recurrent_kernel_h", self.recurrent_initializer, self.units, 1
         )
         self.bias = self.block_weight("bias", self.bias_initializer, None, 2)
 
@@ -90,11 +96,10 @@ class MGUCell(GatedCell):
         u = self.units
         h_in = h if recurrent_mask is None else h * recurrent_mask
         f = self.recurrent_activation(
-            projected[..., :u] + ops.matmul(h_in, self.recurrent_kernel[:, :u])
+            projected[..., :u] + ops.matmul(h_in, self.recurrent_kernel_f)
         )
         candidate = self.activation(
-            projected[..., u:]
-            + ops.matmul(f * h_in, self.recurrent_kernel[:, u:])
+            projected[..., u:] + ops.matmul(f * h_in, self.recurrent_kernel_h)
         )
         h_new = (1.0 - f) * h + f * candidate
         return h_new, [h_new]

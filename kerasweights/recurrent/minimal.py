@@ -55,8 +55,8 @@ class _MinimalCell(GatedCell):
     def project(self, inputs):
         return ops.matmul(inputs, self.kernel) + self.bias
 
-    def use_parallel_scan(self, time_steps, unroll):
-        return wants_parallel(self.scan, time_steps, unroll)
+    def use_parallel_scan(self, time_steps, unroll, training=True):
+        return wants_parallel(self.scan, time_steps, unroll, training)
 
     def parallel_scan(self, projected, states, mask=None):
         """All states of a sequence at once; ``(outputs, [last state])``."""
@@ -90,12 +90,15 @@ class MinGRUCell(_MinimalCell):
         dropout: Fraction of the inputs to drop. There is no
             ``recurrent_dropout``: the state only enters element-wise.
         seed: Seed of the dropout masks.
-        scan: How a layer runs a whole sequence: ``"auto"`` (parallel
-            log-space scan when the time length is static and above one,
-            step by step otherwise, e.g. in a SavedModel with unknown
-            length), ``"parallel"`` (raises when the length is unknown) or
-            ``"sequential"``. Both give the same results.
+        scan: How a layer runs a whole sequence: ``"auto"`` (the parallel
+            log-space scan in training on a GPU or TPU when the time length
+            is static and above one; step by step otherwise: at inference,
+            on CPU, where stepping measured faster, and for unknown
+            lengths), ``"parallel"`` (always the scan; raises when the
+            length is unknown) or ``"sequential"``. All give the same
+            results.
         **kwargs: Base layer arguments.
+
     Reference:
         Feng, Tung, Ahmed, Bengio and Hajimirsadeghi, "Were RNNs All We
         Needed?", 2024. https://arxiv.org/abs/2410.01201
@@ -139,12 +142,15 @@ class MinLSTMCell(_MinimalCell):
         dropout: Fraction of the inputs to drop. There is no
             ``recurrent_dropout``: the state only enters element-wise.
         seed: Seed of the dropout masks.
-        scan: How a layer runs a whole sequence: ``"auto"`` (parallel
-            log-space scan when the time length is static and above one,
-            step by step otherwise, e.g. in a SavedModel with unknown
-            length), ``"parallel"`` (raises when the length is unknown) or
-            ``"sequential"``. Both give the same results.
+        scan: How a layer runs a whole sequence: ``"auto"`` (the parallel
+            log-space scan in training on a GPU or TPU when the time length
+            is static and above one; step by step otherwise: at inference,
+            on CPU, where stepping measured faster, and for unknown
+            lengths), ``"parallel"`` (always the scan; raises when the
+            length is unknown) or ``"sequential"``. All give the same
+            results.
         **kwargs: Base layer arguments.
+
     Reference:
         Feng et al., "Were RNNs All We Needed?", 2024.
         https://arxiv.org/abs/2410.01201

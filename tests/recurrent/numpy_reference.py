@@ -25,14 +25,14 @@ def layer_norm(v, gain, bias, eps):
 
 
 def mgu(weights, x, states, cell):
-    w, u, b = weights
+    w, u_f, u_h, b = weights
     n = cell.units
     h = states[0]
     outs = []
     for t in range(x.shape[1]):
         xt = x[:, t]
-        f = sigmoid(xt @ w[:, :n] + h @ u[:, :n] + b[:n])
-        cand = np.tanh(xt @ w[:, n:] + (f * h) @ u[:, n:] + b[n:])
+        f = sigmoid(xt @ w[:, :n] + h @ u_f + b[:n])
+        cand = np.tanh(xt @ w[:, n:] + (f * h) @ u_h + b[n:])
         h = (1 - f) * h + f * cand
         outs.append(h)
     return np.stack(outs, 1), [h]

@@ -171,3 +171,20 @@ def test_parallel_scan_is_used_and_stable_on_long_sequences(cls):
     np.testing.assert_allclose(out, want, atol=2e-5, rtol=2e-5)
     with pytest.raises(ValueError, match="static time length"):
         layer.cell.use_parallel_scan(None, False)
+
+
+@pytest.mark.parametrize("cls", SCAN_LAYERS, ids=lambda c: c.__name__)
+def test_parallel_scan_compiles_with_xla(cls):
+    layer = make(cls, scan="parallel")
+    x = tf.constant(inputs(time=7))
+
+    @tf.function(jit_compile=True)
+    def step(x):
+        with tf.GradientTape() as tape:
+            out = layer(x, training=True)[0]
+            loss = tf.reduce_sum(out**2)
+        return out, tape.gradient(loss, layer.trainable_weights)
+
+    out, grads = step(x)
+    np.testing.assert_allclose(out.numpy(), layer(x)[0].numpy(), atol=1e-5)
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)

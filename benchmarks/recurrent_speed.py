@@ -1,0 +1,256 @@
+"""Speed of the kerasweights recurrent layers against Keras LSTM and GRU.
+
+Every registered ``recurrent`` plugin and ``keras.layers.LSTM`` / ``GRU``
+run in the same process at equal units (batch 64, 32 features, 128 units,
+sequence lengths 100 and 512 by default). For each layer a model
+``Input -> layer -> Dense(1)`` is compiled with Adam and MSE; training steps
+(``train_on_batch``) and inference calls (``predict_on_batch``) are timed
+round by round with the layers interleaved, so slow phases of a shared
+machine hit all of them alike. The table gives medians, the ratio of each
+training step to Keras LSTM's, inference throughput in sequences per
+second and the fraction of the machine's matrix-product peak (measured in
+the same run) reached by the layer's matrix products, counted as three
+times the forward products for a training step.
+
+``--adding`` also trains each layer on the adding problem (Hochreiter and
+Schmidhuber, 1997) for a fixed number of steps and reports the test error
+against the trivial baseline (always answer 1.0, mean squared error about
+0.167).
+
+Usage:
+    python -m benchmarks.recurrent_speed [--quick] [--lengths 100 512]
+        [--rounds 7] [--jit] [--adding] [--markdown FILE] [--plot FILE]
+"""
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import kerasweights  # noqa: E402
+
+BATCH = 64
+FEATURES = 32
+UNITS = 128
+
+
+def layer_factories():
+    """``(name, factory)`` for Keras LSTM, GRU and every recurrent plugin."""
+    factories = [
+        ("keras LSTM", keras.layers.LSTM),
+        ("keras GRU", keras.layers.GRU),
+    ]
+    for record in kerasweights.plugins(kind="recurrent"):
+        factories.append((record.name, record.obj))
+    return factories
+
+
+def build(factory, length, jit):
+    model = keras.Sequential(
+        [
+            keras.Input((length, FEATURES), batch_size=BATCH),
+            factory(UNITS),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="adam", loss="mse", jit_compile=jit)
+    return model
+
+
+def forward_flops(model, length):
+    """Multiply-adds x 2 of the recurrent layer's matrix products."""
+    total = 0
+    for weight in model.layers[0].trainable_weights:
+        if len(weight.shape) == 2:
+            total += 2 * BATCH * length * int(np.prod(weight.shape))
+    return total
+
+
+def matmul_peak(repeats=5):
+    """FLOP/s of a large float32 matrix product on this machine."""
+    size = 1024
+    a = keras.random.normal((size, size))
+    b = keras.random.normal((size, size))
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+        times.append(time.perf_counter() - start)
+    return 2 * size**3 / statistics.median(times)
+
+
+def time_layers(length, rounds, jit, peak):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, length, FEATURES)).astype("float32")
+    y = rng.normal(size=(BATCH, 1)).astype("float32")
+    models = {}
+    for name, factory in layer_factories():
+        model = build(factory, length, jit)
+        model.train_on_batch(x, y)  # tracing and compilation
+        model.predict_on_batch(x)
+        models[name] = model
+    train = {name: [] for name in models}
+    infer = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.train_on_batch(x, y)
+            train[name].append(time.perf_counter() - start)
+            start = time.perf_counter()
+            model.predict_on_batch(x)
+            infer[name].append(time.perf_counter() - start)
+    rows = []
+    lstm = statistics.median(train["keras LSTM"])
+    gru = statistics.median(train["keras GRU"])
+    for name, model in models.items():
+        step = statistics.median(train[name])
+        forward = statistics.median(infer[name])
+        flops = forward_flops(model, length)
+        rows.append(
+            {
+                "layer": name,
+                "length": length,
+                "train_ms": 1000 * step,
+                "vs_lstm": step / lstm,
+                "vs_gru": step / gru,
+                "infer_seq_per_s": BATCH / forward,
+                "peak_fraction": 3 * flops / step / peak,
+            }
+        )
+    return rows
+
+
+def adding_problem(length, steps, seed=0):
+    """Test MSE of each layer after ``steps`` Adam steps on adding data."""
+    rng = np.random.default_rng(seed)
+
+    def batch(size):
+        values = rng.uniform(size=(size, length))
+        marks = np.zeros((size, length))
+        for row in marks:
+            first, second = rng.choice(length, 2, replace=False)
+            row[first] = row[second] = 1.0
+        x = np.stack([values, marks], -1).astype("float32")
+        return x, (values * marks).sum(-1, keepdims=True).astype("float32")
+
+    test_x, test_y = batch(1000)
+    results = {}
+    for name, factory in layer_factories():
+        keras.utils.set_random_seed(seed)
+        model = keras.Sequential(
+            [keras.Input((length, 2)), factory(64), keras.layers.Dense(1)]
+        )
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="mse")
+        for _ in range(steps):
+            model.train_on_batch(*batch(64))
+        results[name] = float(model.evaluate(test_x, test_y, verbose=0))
+    baseline = float(np.mean((test_y - 1.0) ** 2))
+    return results, baseline
+
+
+def markdown(rows, peak, jit):
+    lines = [
+        f"Matrix-product peak measured in this run: {peak / 1e9:.1f} "
+        f"GFLOP/s; jit_compile={jit}.",
+        "",
+        "| layer | T | train step (ms) | vs Keras LSTM | vs Keras GRU "
+        "| inference (seq/s) | matmul peak |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['layer']} | {row['length']} | {row['train_ms']:.1f} "
+            f"| {row['vs_lstm']:.2f}x | {row['vs_gru']:.2f}x "
+            f"| {row['infer_seq_per_s']:.0f} "
+            f"| {100 * row['peak_fraction']:.1f}% |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lengths = sorted({row["length"] for row in rows})
+    names = [row["layer"] for row in rows if row["length"] == lengths[0]]
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(lengths)
+    for i, length in enumerate(lengths):
+        ratios = [
+            next(
+                r["vs_lstm"]
+                for r in rows
+                if r["layer"] == name and r["length"] == length
+            )
+            for name in names
+        ]
+        ax.bar(
+            np.arange(len(names)) + i * width,
+            ratios,
+            width,
+            label=f"T={length}",
+        )
+    ax.axhline(1.0, color="black", linewidth=0.8)
+    ax.set_xticks(np.arange(len(names)) + width * (len(lengths) - 1) / 2)
+    ax.set_xticklabels(names, rotation=35, ha="right")
+    ax.set_ylabel("training step / Keras LSTM")
+    ax.set_title("Training-step time relative to keras.layers.LSTM (median)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 rounds")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[100, 512])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--jit", action="store_true")
+    parser.add_argument("--adding", action="store_true")
+    parser.add_argument("--adding-length", type=int, default=100)
+    parser.add_argument("--adding-steps", type=int, default=300)
+    parser.add_argument("--markdown", help="also write the table here")
+    parser.add_argument("--plot", help="write a PNG of the ratios here")
+    args = parser.parse_args(argv)
+    rounds = 3 if args.quick else args.rounds
+
+    peak = matmul_peak()
+    rows = []
+    for length in args.lengths:
+        rows.extend(time_layers(length, rounds, args.jit, peak))
+    table = markdown(rows, peak, args.jit)
+    print(table)
+    if args.adding:
+        results, baseline = adding_problem(
+            args.adding_length, args.adding_steps
+        )
+        print()
+        print(
+            f"Adding problem, T={args.adding_length}, "
+            f"{args.adding_steps} steps of batch 64, 64 units. "
+            f"Trivial baseline MSE: {baseline:.3f}"
+        )
+        print()
+        print("| layer | test MSE | beats baseline |")
+        print("|---|---|---|")
+        for name, mse in results.items():
+            print(
+                f"| {name} | {mse:.4f} | {'yes' if mse < baseline else 'no'} |"
+            )
+    if args.markdown:
+        with open(args.markdown, "w", encoding="utf-8") as handle:
+            handle.write(table + "\n")
+    if args.plot:
+        plot(rows, args.plot)
+
+
+if __name__ == "__main__":
+    main()
