@@ -16,6 +16,7 @@ from kerasweights.health.diagnoses import Thresholds
 from kerasweights.health.diagnoses import diagnose
 from kerasweights.health.errors import GradientHealthError
 from kerasweights.health.errors import GradientHealthWarning
+from kerasweights.health.tap import READ_BATCH
 from kerasweights.health.tap import GradientTap
 
 __all__ = ["GradientHealth"]
@@ -45,13 +46,20 @@ class GradientHealth(keras.callbacks.Callback):
     and ``mixed_float16`` (norms are unscaled; a step the loss-scale
     optimizer skipped for overflow is reported as skipped, not as a NaN).
 
-    After each read it runs the diagnoses (``nan``, ``exploding``,
-    ``vanishing``, ``dead_relu``, ``saturated``, ``update_ratio_high``,
-    ``update_ratio_low``, ``loss_not_decreasing``, ``oscillating``; see
-    docs/health.md) and acts on a new problem as ``on_problem`` says.
+    Every recorded step is kept in a small ring buffer on the device; the
+    callback reads it once 15 recorded steps are waiting and at every epoch
+    end (one device read per batch of steps), then runs the diagnoses
+    (``nan``, ``exploding``, ``vanishing``, ``dead_relu``, ``saturated``,
+    ``update_ratio_high``, ``update_ratio_low``, ``loss_not_decreasing``,
+    ``oscillating``; see docs/health.md) and acts on a new problem as
+    ``on_problem`` says.
 
-    Figures go into the ``logs`` dict at the end of each read batch and of
-    each epoch (``grad_norm``, ``grad_max_abs``, ``grad_nonfinite``,
+    A problem is therefore acted on at most 15 recorded steps after it
+    appears, or at the end of its epoch if sooner; the step it names is the
+    step where it appeared.
+
+    Figures go into the ``logs`` dict at the end of each batch that reads
+    and of each epoch (``grad_norm``, ``grad_max_abs``, ``grad_nonfinite``,
     ``grad_update_ratio``, ``grad_problems`` and ``grad_norm/<layer>``), so
     History, CSVLogger and TensorBoard see them.
 
@@ -182,6 +190,7 @@ class GradientHealth(keras.callbacks.Callback):
         self.recovery_path = None
         self._tap = None
         self._host_steps = 0
+        self._unread = 0
         self._batch_begin = 0
         self._writer = None
 
@@ -229,9 +238,9 @@ class GradientHealth(keras.callbacks.Callback):
         first = self._host_steps
         self._host_steps += max(1, batch - self._batch_begin + 1)
         n = self.every_n_steps
-        # A recorded step k (k % n == 0) fell in [first, host_steps)?
-        next_recorded = -(-first // n) * n
-        if next_recorded < self._host_steps:
+        # Recorded steps (k % n == 0) among [first, host_steps).
+        self._unread += -(-self._host_steps // n) - (-(-first // n))
+        if self._unread >= READ_BATCH:
             self._read_and_check(logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -255,6 +264,7 @@ class GradientHealth(keras.callbacks.Callback):
     # ----------------------------------------------------------- checking
     def _read_and_check(self, logs, final=False):
         tap = self._tap
+        self._unread = 0
         new = tap.read()
         if new:
             self.records.extend(new)

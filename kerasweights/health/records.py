@@ -71,20 +71,15 @@ class StepRecord:
     global_norm: float
     layers: list
 
-    @property
-    def grad_nonfinite(self):
-        return sum(layer.nonfinite for layer in self.layers)
-
-    @property
-    def weight_nonfinite(self):
-        return sum(layer.weight_nonfinite for layer in self.layers)
-
-    @property
-    def update_ratio(self):
-        """Global ||update|| / ||weights|| over all layers."""
+    def __post_init__(self):
+        # Computed once: the detectors ask for these many times.
+        self.grad_nonfinite = sum(layer.nonfinite for layer in self.layers)
+        self.weight_nonfinite = sum(
+            layer.weight_nonfinite for layer in self.layers
+        )
         num = sum(layer.update_sumsq for layer in self.layers)
         den = sum(layer.weight_sumsq for layer in self.layers)
-        return math.sqrt(num / den) if den > 0 else float("nan")
+        self.update_ratio = math.sqrt(num / den) if den > 0 else math.nan
 
     @classmethod
     def from_row(cls, tap, row):
@@ -92,56 +87,65 @@ class StepRecord:
         from kerasweights.health.tap import _NS
         from kerasweights.health.tap import _NV
 
-        row = np.asarray(row, dtype=np.float64)
+        layout = tap.host_layout()
         n_vars = len(tap.variables)
+        n_layers = len(tap.layers)
         per_var = row[_NS : _NS + _NV * n_vars].reshape(n_vars, _NV)
         saturation = row[_NS + _NV * n_vars :]
-        sat_by_layer = {
-            key: float(value)
-            for key, value in zip(tap.saturating_keys, saturation, strict=False)
-        }
+        recorded = ~np.isnan(per_var[:, 0])
+        values = np.where(np.isnan(per_var), 0.0, per_var)
+        owner = layout["owner"]
 
+        def per_layer(column, mask=None):
+            weights = values[:, column]
+            if mask is not None:
+                weights = weights * mask
+            return np.bincount(owner, weights=weights, minlength=n_layers)
+
+        sumsq = per_layer(0)
+        max_abs = np.zeros(n_layers)
+        np.maximum.at(max_abs, owner, values[:, 1])
+        nan, inf, zeros = per_layer(2), per_layer(3), per_layer(4)
+        upd, wsq, wbad = per_layer(5), per_layer(6), per_layer(7)
+        relu = layout["relu"]
+        zero_units, dead_units = per_layer(8, relu), per_layer(9, relu)
+        size = np.bincount(
+            owner, weights=layout["sizes"] * recorded, minlength=n_layers
+        )
+        sat = layout["saturation_of_layer"]
         layers = []
         for li, key in enumerate(tap.layers):
-            idx = [i for i, owner in enumerate(tap.var_layer) if owner == li]
-            block = per_var[idx]
-            sizes = [int(np.prod(tap.variables[i].shape)) for i in idx]
-            recorded = ~np.isnan(block[:, 0])
-            sumsq = float(np.nansum(block[:, 0]))
-            upd = float(np.nansum(block[:, 5]))
-            wsq = float(np.nansum(block[:, 6]))
-            size = sum(np.asarray(sizes)[recorded]) or 1
-            units = sum(
-                int(np.prod(tap.relu_bias[i]))
-                for i in idx
-                if i in tap.relu_bias
+            slot = sat.get(li)
+            layers.append(
+                LayerStats(
+                    name=key,
+                    norm=math.sqrt(sumsq[li]),
+                    max_abs=float(max_abs[li]),
+                    nan=int(nan[li]),
+                    inf=int(inf[li]),
+                    zero_fraction=float(zeros[li]) / max(size[li], 1.0),
+                    update_ratio=(
+                        math.sqrt(upd[li] / wsq[li])
+                        if wsq[li] > 0
+                        else math.nan
+                    ),
+                    weight_nonfinite=int(wbad[li]),
+                    units=int(layout["units"][li]),
+                    zero_units=int(zero_units[li]),
+                    dead_units=int(dead_units[li]),
+                    saturation=None
+                    if slot is None
+                    else float(saturation[slot]),
+                    update_sumsq=float(upd[li]),
+                    weight_sumsq=float(wsq[li]),
+                )
             )
-            relu_rows = [k for k, i in enumerate(idx) if i in tap.relu_bias]
-            stats = LayerStats(
-                name=key,
-                norm=math.sqrt(sumsq),
-                max_abs=float(np.nanmax(block[:, 1]))
-                if recorded.any()
-                else 0.0,
-                nan=int(np.nansum(block[:, 2])),
-                inf=int(np.nansum(block[:, 3])),
-                zero_fraction=float(np.nansum(block[:, 4])) / size,
-                update_ratio=math.sqrt(upd / wsq) if wsq > 0 else float("nan"),
-                weight_nonfinite=int(np.nansum(block[:, 7])),
-                units=units,
-                zero_units=int(sum(block[k, 8] for k in relu_rows)),
-                dead_units=int(sum(block[k, 9] for k in relu_rows)),
-                saturation=sat_by_layer.get(key),
-                update_sumsq=upd,
-                weight_sumsq=wsq,
-            )
-            layers.append(stats)
         return cls(
             step=int(row[0]),
             loss=float(row[1]),
             loss_scale=float(row[2]),
             skipped=bool(row[3] > 0.5),
-            global_norm=math.sqrt(sum(s.norm**2 for s in layers)),
+            global_norm=math.sqrt(float(np.sum(sumsq))),
             layers=layers,
         )
 

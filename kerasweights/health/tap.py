@@ -56,6 +56,10 @@ VAR_FIELDS = (
 _NV = len(VAR_FIELDS)
 _NS = len(STEP_FIELDS)
 
+# The callback reads the ring buffer once this many recorded steps are
+# waiting (and at every epoch end): one device read per batch of steps.
+READ_BATCH = 15
+
 _SATURATING = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
 # An activation within this distance of its bound counts as saturated.
 SATURATION_MARGIN = 0.01
@@ -154,7 +158,11 @@ class GradientTap:
         )
         self.strategy = model.distribute_strategy
         self.replicas = self.strategy.num_replicas_in_sync
-        self.capacity = max(1, int(getattr(model, "steps_per_execution", 1)))
+        spe = max(1, int(getattr(model, "steps_per_execution", 1)))
+        # Recorded steps one train-function call can add, and the ring size:
+        # the callback reads before unread rows could be overwritten.
+        self.per_call = -(-spe // self.every_n_steps)
+        self.capacity = READ_BATCH + self.per_call
         self._index = {id(v): i for i, v in enumerate(self.variables)}
         self._index_by_path = {v.path: i for i, v in enumerate(self.variables)}
 
@@ -377,7 +385,9 @@ class GradientTap:
 
         def write_row():
             row = self._row(variables, order, stat_grads, scale, skipped, loss)
-            slot = tf.cast(self.counter % self.capacity, "int32")
+            slot = tf.cast(
+                (self.counter // self.every_n_steps) % self.capacity, "int32"
+            )
             self.buffer.assign(
                 tf.tensor_scatter_nd_update(
                     self.buffer.read_value(), [[slot]], tf.reshape(row, [1, -1])
@@ -442,6 +452,32 @@ class GradientTap:
         return tf.concat(pieces, axis=0)
 
     # ------------------------------------------------------------ reading
+    def host_layout(self):
+        """Static per-variable facts the host needs to build records."""
+        if getattr(self, "_layout", None) is None:
+            n_layers = len(self.layers)
+            owner = np.asarray(self.var_layer, dtype=np.int64)
+            relu = np.zeros(len(self.variables))
+            for i in self.relu_bias:
+                relu[i] = 1.0
+            units = np.zeros(n_layers)
+            for i, shape in self.relu_bias.items():
+                units[owner[i]] += float(np.prod(shape))
+            slots = {}
+            for slot, key in enumerate(self.saturating_keys):
+                if key in self.layers:
+                    slots[self.layers.index(key)] = slot
+            self._layout = {
+                "owner": owner,
+                "sizes": np.asarray(
+                    [float(np.prod(v.shape)) for v in self.variables]
+                ),
+                "relu": relu,
+                "units": units,
+                "saturation_of_layer": slots,
+            }
+        return self._layout
+
     def read(self):
         """New recorded rows since the last call, oldest first.
 
