@@ -36,9 +36,7 @@ def model_file(tmp_path_factory):
         if "conv_kernel" in getattr(r.obj, "plugin_targets", ())
     )
     inputs = keras.Input((8, 8, 1), name="pixels")
-    x = keras.layers.Conv2D(4, 3, kernel_initializer=record.registered_name)(
-        inputs
-    )
+    x = keras.layers.Conv2D(4, 3, kernel_initializer=record.obj())(inputs)
     x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(10, activation="softmax", name="digit")(x)
     path = tmp_path_factory.mktemp("model") / "digits.keras"

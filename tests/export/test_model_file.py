@@ -20,7 +20,7 @@ def saved_model_file(tmp_path_factory):
     )
     inputs = keras.Input((4,), name="features")
     outputs = keras.layers.Dense(
-        3, name="scores", kernel_initializer=record.registered_name
+        3, name="scores", kernel_initializer=record.obj()
     )(inputs)
     model = keras.Model(inputs, outputs)
     path = tmp_path_factory.mktemp("model") / "model.keras"
