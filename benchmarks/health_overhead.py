@@ -132,8 +132,10 @@ def main(argv=None):
         f"{args.epochs - 1} timed epochs per variant, median ms per step"
     )
     print()
-    print("| network | no callback | every step | overhead | every 10th "
-          "step | overhead |")
+    print(
+        "| network | no callback | every step | overhead | every 10th "
+        "step | overhead |"
+    )
     print("|---|---|---|---|---|---|")
     for net in NETS:
         med = measure(net, args.rounds, args.epochs, args.batch_size)

@@ -133,8 +133,7 @@ class GradientTap:
         """Creates the variables, wraps the optimizer, resets train_function.
 
         Raises:
-            InvalidArgumentError: The model is not compiled or has no
-                trainable variables yet.
+            InvalidArgumentError: The model is not compiled.
         """
         from kerasweights.errors import InvalidArgumentError
 
@@ -144,13 +143,6 @@ class GradientTap:
             raise InvalidArgumentError(
                 "The model must be compiled with an optimizer before "
                 "GradientHealth can watch it. Received: optimizer=None"
-            )
-        self.variables = list(model.trainable_variables)
-        if not self.variables:
-            raise InvalidArgumentError(
-                "The model has no trainable variables to watch; build it "
-                "(call it on data) before fit. Received: "
-                f"model={model.name!r}"
             )
         self.optimizer = optimizer
         self.loss_scaled = isinstance(
@@ -163,6 +155,23 @@ class GradientTap:
         # the callback reads before unread rows could be overwritten.
         self.per_call = -(-spe // self.every_n_steps)
         self.capacity = READ_BATCH + self.per_call
+        self.ready = False
+        self._wrapped_layers = []
+        if model.trainable_variables:
+            self._setup(watch_activations=self.watch_activations)
+        # else: a model that builds itself on its first step (a subclassed
+        # model never called); the variables are made during that first
+        # trace, outside the graph, and activations are not watched.
+        self._wrap_optimizer()
+        self.installed = True
+        model.make_train_function(force=True)
+
+    def _setup(self, watch_activations):
+        model = self.model
+        self.variables = list(model.trainable_variables)
+        if not self.variables:
+            # Nothing to watch (a model without trainable weights).
+            return
         self._index = {id(v): i for i, v in enumerate(self.variables)}
         self._index_by_path = {v.path: i for i, v in enumerate(self.variables)}
 
@@ -186,7 +195,7 @@ class GradientTap:
                 idx = self._index.get(id(bias))
                 if idx is not None:
                     self.relu_bias[idx] = tuple(bias.shape)
-            if name in _SATURATING and self.watch_activations:
+            if name in _SATURATING and watch_activations:
                 self.saturating.append((layer, name))
         self.saturating_keys = [
             _layer_key(layer.trainable_variables[0])
@@ -197,9 +206,13 @@ class GradientTap:
 
         with self.strategy.scope():
             self._make_variables()
-        self._wrap()
-        self.installed = True
-        model.make_train_function(force=True)
+        self._wrap_activations()
+        self.ready = True
+
+    def _ensure_ready(self):
+        if not self.ready:
+            with tf.init_scope():
+                self._setup(watch_activations=False)
 
     def _variable(self, initial, name, dtype="float32"):
         return tf.Variable(
@@ -233,21 +246,29 @@ class GradientTap:
             np.zeros(max(1, len(self.saturating)), np.float32), "saturation"
         )
 
-    def _wrap(self):
+    def _wrap_optimizer(self):
         optimizer = self.optimizer
         original_apply = optimizer.apply
         original_scale_loss = optimizer.scale_loss
         tap = self
 
         def apply(grads, trainable_variables=None):
+            tap._ensure_ready()
+            if not tap.ready:
+                return original_apply(grads, trainable_variables)
             return tap._apply(original_apply, grads, trainable_variables)
 
         def scale_loss(loss):
-            tap._record_loss(loss)
+            tap._ensure_ready()
+            if tap.ready:
+                tap._record_loss(loss)
             return original_scale_loss(loss)
 
         optimizer.apply = apply
         optimizer.scale_loss = scale_loss
+
+    def _wrap_activations(self):
+        tap = self
 
         for slot, (layer, name) in enumerate(self.saturating):
             original = layer.activation
@@ -486,6 +507,8 @@ class GradientTap:
         """
         from kerasweights.health.records import StepRecord
 
+        if not self.ready:
+            return []
         buffer = np.asarray(self.buffer.numpy(), dtype=np.float64)
         rows = [r for r in buffer if r[0] > self._read_upto]
         rows.sort(key=lambda r: r[0])
@@ -500,6 +523,8 @@ class GradientTap:
 
     def first_nonfinite_loss_step(self):
         """The first step whose loss was not finite, or None."""
+        if not self.ready:
+            return None
         value = int(self.first_bad_loss_step.numpy())
         return None if value < 0 else value
 

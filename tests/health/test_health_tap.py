@@ -232,3 +232,32 @@ def test_mirrored_strategy_reports_global_batch_gradients(fresh_python):
     # Each replica saw half the batch; the tap reports the whole batch.
     np.testing.assert_allclose(out["loss"], out["expected_loss"], rtol=1e-5)
     np.testing.assert_allclose(out["norms"], out["expected"], rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_model_that_builds_on_its_first_step(jit):
+    x, y = hh.data(n=32)
+    model = hh.Subclassed(3)  # never called: no weights before fit
+    model.compile(
+        keras.optimizers.SGD(0.05),
+        "sparse_categorical_crossentropy",
+        jit_compile=jit,
+    )
+    assert not model.trainable_variables
+    health = GradientHealth()
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[health])
+    assert [r.step for r in health.records] == [0, 1]
+    assert len(health.records[0].layers) == 2
+    assert all(s.norm > 0 for s in health.records[0].layers)
+    assert health.verdict == "healthy"
+
+
+def test_model_without_trainable_weights_is_left_alone():
+    x, y = hh.data(n=32)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
+    model.layers[0].trainable = False
+    model.compile("sgd", "mse")
+    health = GradientHealth()
+    with pytest.warns(UserWarning, match="trainable weights"):
+        model.fit(x, np.zeros((32, 3)), verbose=0, callbacks=[health])
+    assert health.records == [] and health.verdict == "healthy"
