@@ -16,6 +16,9 @@ Usage:
     python benchmarks/health_detection.py [--quick] [--json OUT.json]
 
 ``--quick`` runs 2 of each instead of 6 (a smoke test, not the figures).
+``--plot-example PNG`` only trains one deep-sigmoid run and one healthy run
+and writes their per-layer gradient norms side by side (the figure in
+docs/benchmarks-health.md).
 """
 
 import argparse
@@ -231,12 +234,61 @@ def run_one(builder, i, epochs):
     }
 
 
+def plot_example(path, epochs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for ax, (title, builder) in zip(
+        axes,
+        [
+            ("healthy dense (Adam)", healthy_dense),
+            ("deep sigmoid", deep_sigmoid),
+        ],
+        strict=True,
+    ):
+        keras.utils.set_random_seed(1000)
+        model, opt, loss, x, y = builder(0)
+        model.compile(optimizer=opt, loss=loss)
+        health = GradientHealth()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(
+                x,
+                y,
+                batch_size=32,
+                epochs=epochs,
+                verbose=0,
+                callbacks=[health],
+            )
+        steps = [r.step for r in health.records]
+        for i, layer in enumerate(health.records[0].layers):
+            ax.plot(
+                steps,
+                [max(r.layers[i].norm, 1e-30) for r in health.records],
+                label=layer.name,
+            )
+        ax.set_yscale("log")
+        ax.set_title(f"{title}: {health.verdict}")
+        ax.set_xlabel("training step")
+    axes[0].set_ylabel("gradient L2 norm per layer")
+    axes[1].legend(fontsize="x-small", loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--json", metavar="OUT")
+    parser.add_argument("--plot-example", metavar="PNG")
     args = parser.parse_args(argv)
+    if args.plot_example:
+        plot_example(args.plot_example, args.epochs)
+        return
     per_fault = 2 if args.quick else 6
 
     rows = []
