@@ -24,7 +24,9 @@ Usage:
 
 import argparse
 import os
+import shutil
 import statistics
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -154,6 +156,50 @@ def adding_problem(length, steps, seed=0):
     return results, baseline
 
 
+def tflite_check(length=8, features=3):
+    """Converts each layer with TFLite; runs it on the stock interpreter.
+
+    Two ways per layer: batch pinned to 1 with the loop kept, and batch 1
+    with ``unroll=True`` (case C15). Returns ``{name: {way: result}}``,
+    where a result is the largest difference to Keras or the error's type.
+    """
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).normal(size=(1, length, features))
+    x = x.astype("float32")
+    results = {}
+    for name, factory in layer_factories():
+        results[name] = {}
+        for way, kwargs in (("loop", {}), ("unroll", {"unroll": True})):
+            keras.utils.set_random_seed(0)
+            model = keras.Sequential(
+                [
+                    keras.Input((length, features), batch_size=1),
+                    factory(4, return_sequences=True, **kwargs),
+                ]
+            )
+            folder = tempfile.mkdtemp()
+            try:
+                model.export(folder, format="tf_saved_model", verbose=False)
+                converter = tf.lite.TFLiteConverter.from_saved_model(folder)
+                interpreter = tf.lite.Interpreter(
+                    model_content=converter.convert()
+                )
+                interpreter.allocate_tensors()
+                inp = interpreter.get_input_details()[0]["index"]
+                out = interpreter.get_output_details()[0]["index"]
+                interpreter.set_tensor(inp, x)
+                interpreter.invoke()
+                got = interpreter.get_tensor(out)
+                want = keras.ops.convert_to_numpy(model(x))
+                results[name][way] = f"{np.abs(got - want).max():.1e}"
+            except Exception as exc:  # reported in the table
+                results[name][way] = f"fails ({type(exc).__name__})"
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
 def markdown(rows, peak, jit):
     lines = [
         f"Matrix-product peak measured in this run: {peak / 1e9:.1f} "
@@ -217,11 +263,23 @@ def main(argv=None):
     parser.add_argument("--adding", action="store_true")
     parser.add_argument("--adding-length", type=int, default=100)
     parser.add_argument("--adding-steps", type=int, default=300)
+    parser.add_argument("--tflite", action="store_true")
+    parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--plot", help="write a PNG of the ratios here")
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else args.rounds
 
+    if args.tflite:
+        print("TFLite, batch pinned to 1, T=8: max |TFLite - Keras|")
+        print()
+        print("| layer | loop | unroll=True |")
+        print("|---|---|---|")
+        for name, result in tflite_check().items():
+            print(f"| {name} | {result['loop']} | {result['unroll']} |")
+        print()
+    if args.no_speed:
+        return
     peak = matmul_peak()
     rows = []
     for length in args.lengths:

@@ -255,6 +255,22 @@ class GatedCell(keras.layers.Layer):
         return {**super().get_config(), **config}
 
 
+# Keyword arguments a layer passes on to `keras.layers.Layer`.
+_LAYER_KWARGS = frozenset(
+    {
+        "name",
+        "dtype",
+        "trainable",
+        "autocast",
+        "activity_regularizer",
+        "input_shape",
+        "input_dim",
+        "batch_size",
+        "batch_input_shape",
+    }
+)
+
+
 class GatedRNN(keras.layers.RNN):
     """Base class of the layers: a fast loop around one `GatedCell`.
 
@@ -304,6 +320,15 @@ class GatedRNN(keras.layers.RNN):
         **kwargs,
     ):
         cell_args = self.cell_arguments()
+        unknown = sorted(set(kwargs) - set(cell_args) - _LAYER_KWARGS)
+        if unknown:
+            raise InvalidTypeError(
+                f"{type(self).__name__} got unknown keyword arguments "
+                f"{unknown}. It accepts units, {', '.join(cell_args)}, "
+                "return_sequences, return_state, go_backwards, stateful, "
+                "unroll, zero_output_for_mask and the base layer arguments "
+                f"{sorted(_LAYER_KWARGS)}."
+            )
         cell_kwargs = {k: kwargs.pop(k) for k in list(kwargs) if k in cell_args}
         cell = self.cell_class(
             units,
