@@ -116,7 +116,8 @@ def _print_summary(result):
         f"Wrote {result.files['saved_model']}",
         f"  serving signature: {signature}",
         "  verified in a fresh process without kerasweights on "
-        f"{len(verification['cases'])} test batches "
+        f"{len(verification['cases'])} test "
+        f"{'batch' if len(verification['cases']) == 1 else 'batches'} "
         f"{[list(c.values())[0] for c in verification['cases']]}, max "
         f"difference {verification['max_abs_diff']:.2g}",
         f"Wrote {result.files['trials_csv']}, {result.files['trials_json']} "
@@ -167,6 +168,9 @@ def run(args):
         cells=_names(args.cells) if args.cells else None,
     )
     out = Console(highlight=False)
+    if not out.is_terminal:
+        # Piped or redirected: a wider table instead of 80 columns.
+        out = Console(highlight=False, width=110)
     with warnings.catch_warnings():
         if verbose < 2:
             # Each trial's health verdict is in the results table.

@@ -142,8 +142,11 @@ def results_table(ranked, title):
     from rich.table import Table
 
     table = Table(title=title)
-    for column in ("rank", "trial", "hyperparameters", "val acc", "health"):
-        table.add_column(column, overflow="fold")
+    table.add_column("rank")
+    table.add_column("trial")
+    table.add_column("hyperparameters", min_width=36, overflow="fold")
+    table.add_column("val acc")
+    table.add_column("health", overflow="fold")
     table.add_column("status", overflow="fold")
     for rank, r in enumerate(ranked, start=1):
         status = r.status if r.finite else f"{r.status}: {r.reason}"
