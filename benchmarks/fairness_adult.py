@@ -84,12 +84,29 @@ def methods():
             num_groups=n,
             multiplier_learning_rate=0.05,
         ),
+        "dp_penalty_x3": lambda p, n: f.FairnessModel(
+            p, f.DemographicParityPenalty(num_groups=n), penalty_weight=3.0
+        ),
+        "constrained_dp_eo_fast": lambda p, n: f.RateConstrainedModel(
+            p,
+            constraint="parity_and_equalized_odds",
+            epsilon=0.02,
+            num_groups=n,
+            multiplier_learning_rate=0.3,
+        ),
         "constrained_fpr": lambda p, n: f.RateConstrainedModel(
             p,
             constraint="false_positive_parity",
             epsilon=0.01,
             num_groups=n,
             multiplier_learning_rate=0.1,
+        ),
+        "constrained_fpr_strong": lambda p, n: f.RateConstrainedModel(
+            p,
+            constraint="false_positive_parity",
+            epsilon=0.0,
+            num_groups=n,
+            multiplier_learning_rate=1.0,
         ),
     }
 
@@ -161,7 +178,7 @@ def adult(args, log):
     for name, factory in methods().items():
         if args.only and name not in args.only:
             continue
-        if name == "constrained_fpr":
+        if name.startswith("constrained_fpr"):
             continue
         test_rows, train_rows = [], []
         for seed in range(args.seeds):
@@ -204,7 +221,7 @@ def compas(args, log):
     train_data, test_data = train_test_split(data, 0.3, seed=0)
     result = {}
     factories = methods()
-    for name in ("baseline", "constrained_fpr"):
+    for name in args.compas_methods.split(","):
         rows = []
         for seed in range(args.seeds):
             model = train(
@@ -222,9 +239,12 @@ def compas(args, log):
                 f", accuracy {rows[-1]['accuracy']:.4f}"
             )
         result[name] = _summary(rows)
-    base = result["baseline"]["fpr_gap"]["mean"]
-    ours = result["constrained_fpr"]["fpr_gap"]["mean"]
-    result["fpr_gap_cut"] = 1.0 - ours / base if base > 0 else float("nan")
+    if "baseline" in result:
+        base = result["baseline"]["fpr_gap"]["mean"]
+        for name in list(result):
+            if name != "baseline":
+                ours = result[name]["fpr_gap"]["mean"]
+                result[name]["fpr_gap_cut"] = 1.0 - ours / base
     result["rows"] = len(data)
     return result
 
@@ -301,6 +321,17 @@ def main(argv=None):
     )
     parser.add_argument("--only", nargs="*", help="Adult methods to run")
     parser.add_argument("--json", metavar="FILE", help="write results here")
+    parser.add_argument("--png", metavar="FILE", help="write the plot here")
+    parser.add_argument(
+        "--compas-methods",
+        default="baseline,constrained_fpr,constrained_fpr_strong",
+        help="COMPAS methods (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--parts",
+        default="adult,compas,speed",
+        help="comma-separated parts to run (default: %(default)s)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.epochs, args.compas_epochs = 1, 3, 10
@@ -314,23 +345,80 @@ def main(argv=None):
     tf.get_logger().setLevel("ERROR")
     started = time.perf_counter()
     results = {
-        "command": "python -m benchmarks.fairness_adult"
-        + (" --quick" if args.quick else ""),
+        "command": "python -m benchmarks.fairness_adult "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "seeds": args.seeds,
         "epochs": args.epochs,
-        "adult": adult(args, log),
-        "compas": compas(args, log),
-        "speed": speed(args, log),
     }
+    parts = set(args.parts.split(","))
+    for part, fn in (("adult", adult), ("compas", compas), ("speed", speed)):
+        if part in parts:
+            results[part] = fn(args, log)
     results["wall_s"] = time.perf_counter() - started
     print_table(results)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(results, handle, indent=2)
+    if args.png and "adult" in results:
+        plot(results, args.png)
     return 0
 
 
+def plot(results, path):
+    """Adult test accuracy against DP and EO differences, mean ± std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
+    for ax, key, label in (
+        (axes[0], "dp", "demographic parity difference"),
+        (axes[1], "eo", "equalized odds difference"),
+    ):
+        for name, row in results["adult"].items():
+            t = row["test"]
+            ax.errorbar(
+                t[key]["mean"],
+                t["accuracy"]["mean"],
+                xerr=t[key]["std"],
+                yerr=t["accuracy"]["std"],
+                fmt="o",
+                capsize=3,
+            )
+            ax.annotate(
+                name,
+                (t[key]["mean"], t["accuracy"]["mean"]),
+                fontsize=7,
+                xytext=(4, 3),
+                textcoords="offset points",
+            )
+        ax.axvline(0.05, color="grey", ls=":", lw=1)
+        ax.set_xlabel(label + " (test)")
+        ax.grid(alpha=0.3)
+    axes[0].axhline(0.80, color="grey", ls=":", lw=1)
+    axes[1].axhline(0.80, color="grey", ls=":", lw=1)
+    axes[0].set_ylabel("test accuracy")
+    fig.suptitle(
+        f"Adult, sensitive sex: {results['seeds']} seeds, "
+        f"{results['epochs']} epochs (mean ± std)"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def print_table(results):
+    if "adult" in results:
+        _print_adult(results)
+    if "compas" in results:
+        _print_compas(results)
+    if "speed" in results:
+        _print_speed(results)
+    print(f"wall time {results['wall_s']:.0f} s")
+
+
+def _print_adult(results):
     print(
         f"Adult, sensitive sex, 70/30 split, {results['seeds']} seeds, "
         f"{results['epochs']} epochs (test split; mean ± std)"
@@ -348,18 +436,27 @@ def print_table(results):
             f"{t['dp']['std']:.4f} | {t['eo']['mean']:.4f} ± "
             f"{t['eo']['std']:.4f} | {tr['dp']['mean']:.4f} |"
         )
+
+
+def _print_compas(results):
     c = results["compas"]
     print(
         f"\nCOMPAS (African-American vs Caucasian, {c['rows']} rows), "
         "test FPR gap:"
     )
-    for name in ("baseline", "constrained_fpr"):
+    for name, row in c.items():
+        if not isinstance(row, dict):
+            continue
+        cut = row.get("fpr_gap_cut")
         print(
-            f"  {name}: {c[name]['fpr_gap']['mean']:.4f} ± "
-            f"{c[name]['fpr_gap']['std']:.4f} (accuracy "
-            f"{c[name]['accuracy']['mean']:.4f})"
+            f"  {name}: {row['fpr_gap']['mean']:.4f} ± "
+            f"{row['fpr_gap']['std']:.4f} (accuracy "
+            f"{row['accuracy']['mean']:.4f})"
+            + ("" if cut is None else f", gap cut {100 * cut:.1f}%")
         )
-    print(f"  gap cut: {100 * c['fpr_gap_cut']:.1f}%")
+
+
+def _print_speed(results):
     s = results["speed"]
     print(
         f"\nAdversarial step (batch 256, {s['rows']} rows): ours "
@@ -373,7 +470,6 @@ def print_table(results):
         )
     else:
         print(f", fairlearn failed: {s.get('fairlearn_error')}")
-    print(f"wall time {results['wall_s']:.0f} s")
 
 
 if __name__ == "__main__":
