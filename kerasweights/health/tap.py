@@ -234,10 +234,15 @@ class GradientTap:
         self.counter = self._variable(0, "counter", "int64")
         self.loss = self._variable(np.nan, "loss")
         self.first_bad_loss_step = self._variable(-1, "bad_loss", "int64")
-        self.shadow = [
-            self._variable(tf.zeros(v.shape, "float32"), f"shadow_{i}")
-            for i, v in enumerate(self.variables)
-        ]
+        self._sizes = [int(np.prod(v.shape)) for v in self.variables]
+        self._segments = np.repeat(
+            np.arange(n_vars, dtype=np.int32), self._sizes
+        )
+        # The last finite weights of a recorded step, all variables
+        # flattened into one vector (the recovery point).
+        self.shadow = self._variable(
+            np.zeros(sum(self._sizes), np.float32), "shadow"
+        )
         self.dead_count = {
             i: self._variable(tf.zeros(shape, "int32"), f"dead_{i}", "int32")
             for i, shape in self.relu_bias.items()
@@ -335,22 +340,17 @@ class GradientTap:
 
         tf.cond(self._is_recorded(), record, lambda: tf.constant(False))
 
-    def _dense_grads(self, grads):
-        out = []
-        for g in grads:
-            if g is None:
-                out.append(None)
-            else:
-                out.append(tf.cast(tf.convert_to_tensor(g), "float32"))
-        return out
-
     def _apply(self, original_apply, grads, trainable_variables):
         grads = list(grads)
         if trainable_variables is None:
             variables = list(self.variables)
         else:
             variables = list(trainable_variables)
-        order = [self._position(v) for v in variables]
+        by_position = {}
+        for v, g in zip(variables, grads, strict=True):
+            pos = self._position(v)
+            if pos is not None and g is not None:
+                by_position[pos] = g
 
         if self.loss_scaled:
             if not self.optimizer.built:
@@ -363,49 +363,33 @@ class GradientTap:
             scale = tf.cast(self.optimizer.dynamic_scale, "float32")
         else:
             scale = tf.constant(1.0)
-        stat_grads = self._dense_grads(grads)
         loss = self.loss.read_value()
+        reduced = None
         if self.replicas > 1:
-            present = [g for g in stat_grads if g is not None]
             ctx = tf.distribute.get_replica_context()
-            if ctx is not None and present:
-                reduced = ctx.all_reduce(
-                    tf.distribute.ReduceOp.SUM, present + [loss]
+            if ctx is not None:
+                flat, loss = ctx.all_reduce(
+                    tf.distribute.ReduceOp.SUM,
+                    [self._flat_gradients(by_position), loss],
                 )
-                loss = reduced[-1]
-                reduced = iter(reduced[:-1])
-                stat_grads = [
-                    None if g is None else next(reduced) for g in stat_grads
-                ]
-        if self.loss_scaled:
-            finite = [
-                tf.reduce_all(tf.math.is_finite(g))
-                for g in stat_grads
-                if g is not None
-            ]
-            skipped = tf.logical_not(tf.reduce_all(tf.stack(finite)))
-        else:
-            skipped = tf.constant(False)
-        stat_grads = [None if g is None else g / scale for g in stat_grads]
+                reduced = flat
 
         record = self._is_recorded()
 
         def snapshot():
-            for v, pos in zip(variables, order, strict=False):
-                if pos is None:
-                    continue
-                w = tf.cast(tf.convert_to_tensor(v), "float32")
-                ok = tf.reduce_all(tf.math.is_finite(w))
-                self.shadow[pos].assign(
-                    tf.where(ok, w, self.shadow[pos].read_value())
-                )
+            w = self._flat_weights()
+            ok = tf.reduce_all(tf.math.is_finite(w))
+            self.shadow.assign(tf.where(ok, w, self.shadow.read_value()))
             return tf.constant(True)
 
         tf.cond(record, snapshot, lambda: tf.constant(False))
         result = original_apply(grads, trainable_variables)
 
         def write_row():
-            row = self._row(variables, order, stat_grads, scale, skipped, loss)
+            flat = reduced
+            if flat is None:
+                flat = self._flat_gradients(by_position)
+            row = self._row(flat, by_position, scale, loss)
             slot = tf.cast(
                 (self.counter // self.every_n_steps) % self.capacity, "int32"
             )
@@ -426,48 +410,87 @@ class GradientTap:
             pos = self._index_by_path.get(getattr(variable, "path", None))
         return pos
 
-    def _row(self, variables, order, grads, scale, skipped, loss):
-        nan = tf.constant(np.nan, "float32")
-        columns = [[nan] * _NV for _ in self.variables]
-        for v, pos, g in zip(variables, order, grads, strict=False):
-            if pos is None or g is None:
-                continue
-            finite = tf.math.is_finite(g)
-            w = tf.cast(tf.convert_to_tensor(v), "float32")
-            update = w - self.shadow[pos]
-            zero_grad = tf.equal(g, 0.0)
-            if pos in self.dead_count:
-                counts = self.dead_count[pos]
-                new = tf.where(zero_grad, counts + 1, tf.zeros_like(counts))
-                counts.assign(new)
-                zero_units = tf.reduce_sum(tf.cast(zero_grad, "float32"))
-                dead_units = tf.reduce_sum(
-                    tf.cast(new >= self.dead_steps, "float32")
-                )
+    def _flat_gradients(self, by_position):
+        """All gradients, flattened in variable order (zeros where none)."""
+        parts = []
+        for pos, size in enumerate(self._sizes):
+            g = by_position.get(pos)
+            if g is None:
+                parts.append(tf.zeros([size], "float32"))
             else:
-                zero_units = dead_units = nan
-            columns[pos] = [
-                tf.reduce_sum(tf.square(tf.where(finite, g, 0.0))),
-                tf.reduce_max(tf.abs(tf.where(finite, g, 0.0))),
-                tf.reduce_sum(tf.cast(tf.math.is_nan(g), "float32")),
-                tf.reduce_sum(tf.cast(tf.math.is_inf(g), "float32")),
-                tf.reduce_sum(tf.cast(zero_grad, "float32")),
-                tf.reduce_sum(tf.square(update)),
-                tf.reduce_sum(tf.square(self.shadow[pos])),
-                tf.reduce_sum(
-                    tf.cast(tf.logical_not(tf.math.is_finite(w)), "float32")
-                ),
-                zero_units,
-                dead_units,
-            ]
-        head = [
-            tf.cast(self.counter, "float32"),
-            loss,
-            scale,
-            tf.cast(skipped, "float32"),
+                g = tf.cast(tf.convert_to_tensor(g), "float32")
+                parts.append(tf.reshape(g, [-1]))
+        return tf.concat(parts, axis=0)
+
+    def _flat_weights(self):
+        parts = [
+            tf.reshape(tf.cast(tf.convert_to_tensor(v), "float32"), [-1])
+            for v in self.variables
         ]
-        flat = head + [x for col in columns for x in col]
-        pieces = [tf.reshape(tf.stack(flat), [-1])]
+        return tf.concat(parts, axis=0)
+
+    def _row(self, flat, by_position, scale, loss):
+        n = len(self.variables)
+        seg = tf.constant(self._segments)
+        finite = tf.math.is_finite(flat)
+        skipped = tf.logical_and(
+            tf.constant(self.loss_scaled), tf.logical_not(tf.reduce_all(finite))
+        )
+        g = tf.where(finite, flat, 0.0) / scale
+        w = self._flat_weights()
+        shadow = self.shadow.read_value()
+
+        def seg_sum(x):
+            return tf.math.unsorted_segment_sum(x, seg, n)
+
+        def count(mask):
+            return seg_sum(tf.cast(mask, "float32"))
+
+        nan = tf.constant(np.nan, "float32")
+        zero_units, dead_units = [], []
+        for pos in range(n):
+            grad = by_position.get(pos)
+            if pos not in self.dead_count or grad is None:
+                zero_units.append(nan)
+                dead_units.append(nan)
+                continue
+            zero = tf.equal(tf.cast(tf.convert_to_tensor(grad), "float32"), 0)
+            counts = self.dead_count[pos]
+            new = tf.where(zero, counts + 1, tf.zeros_like(counts))
+            counts.assign(new)
+            zero_units.append(tf.reduce_sum(tf.cast(zero, "float32")))
+            dead_units.append(
+                tf.reduce_sum(tf.cast(new >= self.dead_steps, "float32"))
+            )
+        per_var = tf.stack(
+            [
+                seg_sum(tf.square(g)),
+                tf.math.unsorted_segment_max(tf.abs(g), seg, n),
+                count(tf.math.is_nan(flat)),
+                count(tf.math.is_inf(flat)),
+                count(tf.equal(flat, 0.0)),
+                seg_sum(tf.square(w - shadow)),
+                seg_sum(tf.square(shadow)),
+                count(tf.logical_not(tf.math.is_finite(w))),
+                tf.stack(zero_units),
+                tf.stack(dead_units),
+            ],
+            axis=1,
+        )
+        present = np.asarray(
+            [pos in by_position for pos in range(n)], dtype=bool
+        )
+        if not present.all():
+            per_var = tf.where(present[:, None], per_var, nan)
+        head = tf.stack(
+            [
+                tf.cast(self.counter, "float32"),
+                loss,
+                scale,
+                tf.cast(skipped, "float32"),
+            ]
+        )
+        pieces = [head, tf.reshape(per_var, [-1])]
         if self.saturating:
             pieces.append(self.saturation.read_value())
         return tf.concat(pieces, axis=0)
@@ -535,7 +558,10 @@ class GradientTap:
             A list of NumPy arrays, one per watched variable (in model
             dtype), aligned with ``self.variables``.
         """
-        return [
-            s.numpy().astype(v.dtype)
-            for s, v in zip(self.shadow, self.variables, strict=False)
-        ]
+        flat = self.shadow.numpy()
+        out, start = [], 0
+        for v, size in zip(self.variables, self._sizes, strict=True):
+            part = flat[start : start + size].reshape(tuple(v.shape))
+            out.append(part.astype(v.dtype))
+            start += size
+        return out
