@@ -30,6 +30,7 @@ import os
 import pathlib
 import platform
 import re
+import shlex
 import sys
 import time
 
@@ -175,7 +176,7 @@ def fmt_ratio(r):
 
 def table(rows, depths):
     lines = []
-    for activation in ("tanh", "relu"):
+    for activation in dict.fromkeys(r["activation"] for r in rows):
         lines.append(
             f"\n**{activation}**: test accuracy / gradient-norm "
             "ratio (first / last hidden kernel) at init\n"
@@ -215,6 +216,7 @@ def plot(rows, depths, path):
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, axes = plt.subplots(2, 2, figsize=(11, 8))
     for col, activation in enumerate(("tanh", "relu")):
@@ -247,6 +249,9 @@ def plot(rows, depths, path):
             axes[row, col].set_xscale("log")
             axes[row, col].set_xlabel("depth (hidden layers)")
             axes[row, col].set_xticks(depths, [str(x) for x in depths])
+            axes[row, col].xaxis.set_minor_formatter(
+                matplotlib.ticker.NullFormatter()
+            )
     axes[0, 0].legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -325,9 +330,9 @@ def main(argv=None):
                     flush=True,
                 )
     total = time.perf_counter() - started
-    command = (
-        "python -m benchmarks.depth"
-        + (" " + " ".join(argv if argv is not None else sys.argv[1:])).rstrip()
+    command = shlex.join(
+        ["python", "-m", "benchmarks.depth"]
+        + list(argv if argv is not None else sys.argv[1:])
     )
     text = (
         f"Command: `{command}`  \n"
