@@ -285,6 +285,9 @@ class GradientHealth(keras.callbacks.Callback):
             skip=skip,
             new=len(new),
         )
+        # Several records are read at once: report in the order the
+        # problems appeared.
+        found.sort(key=lambda p: (p.step, DIAGNOSES.index(p.name)))
         for problem in found:
             self._handle(problem, final)
 
