@@ -17,7 +17,7 @@ def test_tune_digits_example(tmp_path, capsys):
             "--epochs",
             "2",
             "--limit",
-            "300",
+            "200",
             "--output",
             str(tmp_path / "out"),
         ]
