@@ -157,7 +157,12 @@ def _initializing(module_name):
     """Whether this module or a parent package is still being imported."""
     parts = module_name.split(".")
     for end in range(1, len(parts) + 1):
-        module = sys.modules.get(".".join(parts[:end]))
+        name = ".".join(parts[:end])
+        if name == "kerasweights":
+            # Discovery itself runs while our package is being imported;
+            # its built-in families import fine at that point.
+            continue
+        module = sys.modules.get(name)
         spec = getattr(module, "__spec__", None)
         # importlib marks a module's spec while its body runs.
         if getattr(spec, "_initializing", False):

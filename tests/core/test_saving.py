@@ -142,9 +142,14 @@ def test_fresh_process_finds_plugins_after_import(tmp_path, fresh_python):
     x = np.random.default_rng(2).normal(size=(2, 5, 3)).astype("float32")
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", model.predict(x, verbose=0))
+    names = [r.registered_name for r in kerasweights.plugins()]
     code = f"""
 import sys, numpy as np
 import kerasweights, keras
+# Registered by the import alone, before any lookup through the registry.
+missing = [n for n in {names!r}
+           if keras.saving.get_registered_object(n) is None]
+assert not missing, missing
 assert not any(m.startswith("kerasweights.") and m.endswith("_cmd")
                for m in sys.modules)
 m = keras.saving.load_model({os.fspath(path)!r})
