@@ -23,6 +23,8 @@ from kerasweights.errors import ModelFileError
 
 __all__ = ["load_model", "read_model_config", "missing_objects"]
 
+_REQUIRED_MEMBERS = ("config.json", "metadata.json")
+
 
 def read_model_config(path):
     """Read the ``config.json`` of a ``.keras`` file without building it.
@@ -34,46 +36,57 @@ def read_model_config(path):
         The parsed configuration dict.
 
     Raises:
-        ModelFileError: The path is missing, a folder, not a zip archive
-            (truncated or another format) or lacks ``config.json``.
+        ModelFileError: The path is missing or not a file, does not end in
+            ``.keras``, is not a complete zip archive (truncated or another
+            format), lacks ``config.json`` or ``metadata.json``, or has a
+            member that fails its checksum.
     """
-    path = os.fspath(path)
+    shown = repr(os.fspath(path))
+    expected = "expected a Keras 3 .keras file written by model.save()"
     if not os.path.exists(path):
         raise ModelFileError(
-            f"Model file {path!r} does not exist. Expected a .keras file "
-            "written by model.save()."
+            f"The model file {shown} does not exist; {expected}."
         )
-    if os.path.isdir(path):
+    if not os.path.isfile(path):
         raise ModelFileError(
-            f"Model path {path!r} is a folder. Expected a .keras file "
-            "written by model.save()."
+            f"The model path {shown} is not a file; {expected}."
+        )
+    if not os.fspath(path).endswith(".keras"):
+        raise ModelFileError(
+            f"The model file {shown} does not end in .keras; {expected}."
+        )
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"The model file {shown} is not a .keras archive (truncated, or "
+            f"not written by model.save()); {expected}."
         )
     try:
         with zipfile.ZipFile(path) as archive:
             names = set(archive.namelist())
-            if "config.json" not in names:
+            missing = [m for m in _REQUIRED_MEMBERS if m not in names]
+            if missing:
                 raise ModelFileError(
-                    f"Model file {path!r} is a zip archive without "
-                    "config.json, not a Keras model. Expected a .keras file "
-                    "written by model.save()."
+                    f"The model file {shown} is a zip archive without "
+                    f"{', '.join(missing)}; {expected}."
+                )
+            damaged = archive.testzip()
+            if damaged is not None:
+                raise ModelFileError(
+                    f"The model file {shown} is damaged (member {damaged!r} "
+                    f"fails its checksum); {expected}."
                 )
             raw = archive.read("config.json")
-    except zipfile.BadZipFile as exc:
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(
-            f"Model file {path!r} is not a Keras model file (not a complete "
-            "zip archive: truncated or another format). Expected a .keras "
-            "file written by model.save()."
-        ) from exc
-    except OSError as exc:
-        raise ModelFileError(
-            f"Model file {path!r} cannot be read: {exc.strerror or exc}."
+            f"The model file {shown} is not a .keras archive (truncated, or "
+            f"not written by model.save(): {exc}); {expected}."
         ) from exc
     try:
         return json.loads(raw)
     except ValueError as exc:
         raise ModelFileError(
-            f"Model file {path!r} has a config.json that is not valid JSON; "
-            "the file is damaged."
+            f"The model file {shown} has a config.json that is not valid "
+            f"JSON; {expected}."
         ) from exc
 
 
@@ -155,8 +168,8 @@ def load_model(path, compile=True, safe_mode=True):
         registered, module = missing[0]
         more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
         raise ModelFileError(
-            f"Model file {path!r} needs the custom object {registered!r}"
-            f"{_provider_hint(registered, module)}{more}."
+            f"The model file {path!r} needs the custom object "
+            f"{registered!r}{_provider_hint(registered, module)}{more}."
         )
     try:
         return keras.saving.load_model(
@@ -169,6 +182,7 @@ def load_model(path, compile=True, safe_mode=True):
         if len(detail) > 300:
             detail = detail[:297] + "..."
         raise ModelFileError(
-            f"Model file {path!r} could not be loaded by Keras: "
-            f"{type(exc).__name__}: {detail}"
+            f"The model file {path!r} could not be loaded by Keras "
+            f"({type(exc).__name__}: {detail}); expected a Keras 3 .keras "
+            "file whose custom objects are installed."
         ) from exc

@@ -35,7 +35,7 @@ def test_missing_file(tmp_path):
 
 
 def test_folder_instead_of_file(tmp_path):
-    with pytest.raises(ModelFileError, match="is a folder"):
+    with pytest.raises(ModelFileError, match="not a file"):
         load_model(tmp_path)
 
 
@@ -54,9 +54,9 @@ def test_truncated_file(tmp_path):
 def test_not_a_keras_file(tmp_path):
     path = tmp_path / "notes.keras"
     path.write_text("hello")
-    with pytest.raises(ModelFileError, match="not a Keras model file"):
+    with pytest.raises(ModelFileError, match="not a .keras archive"):
         load_model(path)
-    other = tmp_path / "other.zip"
+    other = tmp_path / "other.keras"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("readme.txt", "hi")
     with pytest.raises(ModelFileError, match="without config.json"):
