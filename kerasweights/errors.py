@@ -15,6 +15,7 @@ __all__ = [
     "OutputExistsError",
     "ModelFileError",
     "ExportVerificationError",
+    "SearchFailedError",
     "KerasWeightsWarning",
     "PluginLoadWarning",
 ]
@@ -54,6 +55,10 @@ class ModelFileError(KerasWeightsError, ValueError):
 
 class ExportVerificationError(KerasWeightsError, RuntimeError):
     """An exported model does not reproduce the in-memory model."""
+
+
+class SearchFailedError(KerasWeightsError, RuntimeError):
+    """Every trial of a search failed; no model can be exported."""
 
 
 class KerasWeightsWarning(UserWarning):

@@ -16,7 +16,7 @@ import keras_tuner
 from kerasweights.datasets.digits import NUM_CLASSES
 from kerasweights.datasets.digits import load_digits
 from kerasweights.errors import InvalidArgumentError
-from kerasweights.errors import KerasWeightsError
+from kerasweights.errors import SearchFailedError
 from kerasweights.tuning.display import Display
 from kerasweights.tuning.display import ProgressCallback
 from kerasweights.tuning.display import results_table
@@ -63,10 +63,6 @@ OUTPUT_ENTRIES = (
 )
 _VIEW = {"conv": "image", "recurrent": "sequence"}
 _INPUT_NAME = {"conv": "pixels", "recurrent": "sequence"}
-
-
-class SearchFailedError(KerasWeightsError, RuntimeError):
-    """Every trial of a search failed; no model can be exported."""
 
 
 class DigitsHyperModel(keras_tuner.HyperModel):
