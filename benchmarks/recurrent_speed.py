@@ -23,6 +23,7 @@ Usage:
 """
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -41,14 +42,33 @@ FEATURES = 32
 UNITS = 128
 
 
-def layer_factories():
-    """``(name, factory)`` for Keras LSTM, GRU and every recurrent plugin."""
+def layer_factories(scan_variants=False, only=None):
+    """``(name, factory)`` for Keras LSTM, GRU and every recurrent plugin.
+
+    With ``scan_variants`` also minGRU and minLSTM forced to the parallel
+    scan and to stepping; ``only`` keeps the named entries (and Keras LSTM
+    and GRU, the baselines).
+    """
     factories = [
         ("keras LSTM", keras.layers.LSTM),
         ("keras GRU", keras.layers.GRU),
     ]
     for record in kerasweights.plugins(kind="recurrent"):
         factories.append((record.name, record.obj))
+        if (
+            scan_variants
+            and "scan" in getattr(record.obj, "cell_arguments", list)()
+        ):
+            for mode in ("parallel", "sequential"):
+                factories.append(
+                    (
+                        f"{record.name} scan={mode}",
+                        functools.partial(record.obj, scan=mode),
+                    )
+                )
+    if only:
+        keep = set(only) | {"keras LSTM", "keras GRU"}
+        factories = [(n, f) for n, f in factories if n in keep]
     return factories
 
 
@@ -73,7 +93,7 @@ def forward_flops(model, length):
     return total
 
 
-def matmul_peak(repeats=5):
+def matmul_peak(repeats=9):
     """FLOP/s of a large float32 matrix product on this machine."""
     size = 1024
     a = keras.random.normal((size, size))
@@ -87,12 +107,12 @@ def matmul_peak(repeats=5):
     return 2 * size**3 / statistics.median(times)
 
 
-def time_layers(length, rounds, jit, peak):
+def time_layers(length, rounds, jit, peak, factories):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(BATCH, length, FEATURES)).astype("float32")
     y = rng.normal(size=(BATCH, 1)).astype("float32")
     models = {}
-    for name, factory in layer_factories():
+    for name, factory in factories:
         model = build(factory, length, jit)
         model.train_on_batch(x, y)  # tracing and compilation
         model.predict_on_batch(x)
@@ -264,6 +284,12 @@ def main(argv=None):
     parser.add_argument("--adding-length", type=int, default=100)
     parser.add_argument("--adding-steps", type=int, default=300)
     parser.add_argument("--tflite", action="store_true")
+    parser.add_argument(
+        "--scan-variants",
+        action="store_true",
+        help="also time minGRU/minLSTM with scan=parallel and sequential",
+    )
+    parser.add_argument("--only", nargs="+", help="time only these layers")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--plot", help="write a PNG of the ratios here")
@@ -278,14 +304,19 @@ def main(argv=None):
         for name, result in tflite_check().items():
             print(f"| {name} | {result['loop']} | {result['unroll']} |")
         print()
-    if args.no_speed:
-        return
-    peak = matmul_peak()
-    rows = []
-    for length in args.lengths:
-        rows.extend(time_layers(length, rounds, args.jit, peak))
-    table = markdown(rows, peak, args.jit)
-    print(table)
+    if not args.no_speed:
+        peak = matmul_peak()
+        rows = []
+        for length in args.lengths:
+            factories = layer_factories(args.scan_variants, args.only)
+            rows.extend(time_layers(length, rounds, args.jit, peak, factories))
+        table = markdown(rows, peak, args.jit)
+        print(table)
+        if args.markdown:
+            with open(args.markdown, "w", encoding="utf-8") as handle:
+                handle.write(table + "\n")
+        if args.plot:
+            plot(rows, args.plot)
     if args.adding:
         results, baseline = adding_problem(
             args.adding_length, args.adding_steps
@@ -303,11 +334,6 @@ def main(argv=None):
             print(
                 f"| {name} | {mse:.4f} | {'yes' if mse < baseline else 'no'} |"
             )
-    if args.markdown:
-        with open(args.markdown, "w", encoding="utf-8") as handle:
-            handle.write(table + "\n")
-    if args.plot:
-        plot(rows, args.plot)
 
 
 if __name__ == "__main__":
