@@ -181,7 +181,7 @@ class MinLSTMCell(_MinimalCell):
 
 @keras.saving.register_keras_serializable(package="kerasweights")
 class MinGRU(GatedRNN):
-    """minGRU layer: a parallel scan over whole sequences.
+    """minGRU layer: input-only gates, parallel log-space scan or steps.
 
     Takes every argument of `MinGRUCell` and of `GatedRNN`.
 
@@ -197,7 +197,7 @@ class MinGRU(GatedRNN):
 
 @keras.saving.register_keras_serializable(package="kerasweights")
 class MinLSTM(GatedRNN):
-    """minLSTM layer: parallel scan over whole sequences.
+    """minLSTM layer: input-only gates, parallel log-space scan or steps.
 
     Takes every argument of `MinLSTMCell` and of `GatedRNN`.
 
