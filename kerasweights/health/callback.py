@@ -5,6 +5,7 @@ import json
 import math
 import os
 import tempfile
+import threading
 import warnings
 
 import keras
@@ -189,9 +190,10 @@ class GradientHealth(keras.callbacks.Callback):
         self.skipped_steps = []
         self.recovery_path = None
         self._tap = None
-        self._host_steps = 0
+        self._lock = _NoLock()
+        self._epoch_start = 0
+        self._seen = 0
         self._unread = 0
-        self._batch_begin = 0
         self._writer = None
 
     def get_config(self):
@@ -216,6 +218,7 @@ class GradientHealth(keras.callbacks.Callback):
     # ---------------------------------------------------------------- fit
     def on_train_begin(self, logs=None):
         self._reset_state()
+        self._lock = threading.Lock()
         self._thresholds = Thresholds(patience=self.patience, **self.thresholds)
         self._tap = GradientTap(
             self.model,
@@ -231,32 +234,50 @@ class GradientHealth(keras.callbacks.Callback):
                 os.path.join(self.log_dir, "gradient_health")
             )
 
-    def on_train_batch_begin(self, batch, logs=None):
-        self._batch_begin = batch
+    @property
+    def async_safe(self):
+        # With "warn" nothing here has to happen before the next step, so
+        # Keras may run the batch hook in its worker thread and keep the
+        # training loop free of a host sync per step. "stop" and "raise"
+        # run in step with training so the recovery point is exact.
+        return self.on_problem == "warn"
 
     def on_train_batch_end(self, batch, logs=None):
-        first = self._host_steps
-        self._host_steps += max(1, batch - self._batch_begin + 1)
-        n = self.every_n_steps
-        # Recorded steps (k % n == 0) among [first, host_steps).
-        self._unread += -(-self._host_steps // n) - (-(-first // n))
-        if self._unread >= READ_BATCH:
-            self._read_and_check(logs)
+        with self._lock:
+            if self._tap is None:
+                return
+            # ``batch`` is the index of the last step run, in this epoch.
+            steps = self._epoch_start + batch + 1
+            if steps <= self._seen:
+                return
+            first, self._seen = self._seen, steps
+            n = self.every_n_steps
+            # Recorded steps (k % n == 0) among [first, steps).
+            self._unread += -(-steps // n) - (-(-first // n))
+            if self._unread >= READ_BATCH:
+                self._read_and_check(logs)
 
     def on_epoch_end(self, epoch, logs=None):
         if self._tap is None:
             return
-        self._read_and_check(None)
-        if logs is not None:
-            self._fill_logs(logs)
+        with self._lock:
+            self._epoch_start = self._seen
+            self._read_and_check(None)
+            if logs is not None:
+                self._fill_logs(logs)
 
     def on_train_end(self, logs=None):
         if self._tap is None:
             return
         try:
-            self._read_and_check(None, final=True)
+            with self._lock:
+                self._read_and_check(None, final=True)
         finally:
             self._tap.remove()
+            self._tap = None
+            # No lock is kept between fits: keras-tuner deep-copies
+            # callbacks, and a lock cannot be copied.
+            self._lock = _NoLock()
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
@@ -477,6 +498,16 @@ class GradientHealth(keras.callbacks.Callback):
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
+
+
+class _NoLock:
+    """A stand-in for a lock outside fit (copyable, does nothing)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
 
 
 def _json(value):

@@ -307,3 +307,17 @@ def test_docs_example_runs(tmp_path, monkeypatch):
     assert namespace["health"].verdict == "update_ratio_low"
     assert (tmp_path / "grad_norms.png").exists()
     assert json.dumps(namespace["report"])
+
+
+def test_callback_can_be_deep_copied_before_and_after_fit():
+    # keras-tuner deep-copies the callbacks of every trial.
+    import copy
+
+    x, y = hh.data(n=32)
+    model = hh.sequential()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    health = copy.deepcopy(GradientHealth(every_n_steps=2))
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[health])
+    again = copy.deepcopy(health)
+    assert again.verdict == health.verdict == "healthy"
+    assert [r.step for r in health.records] == [0, 2]

@@ -130,4 +130,6 @@ def test_bad_model_file_exits_2(files, capsys):
         ["health", str(files / "data.npz"), "--data", str(files / "data.npz")]
     )
     assert code == 2
-    assert capsys.readouterr().err.startswith("error: Model file")
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "model file" in err.lower() and "data.npz" in err
