@@ -311,6 +311,13 @@ class GradientTap:
     def _is_recorded(self):
         return tf.equal(self.counter % self.every_n_steps, 0)
 
+    def _when_recorded(self, fn):
+        """Runs ``fn`` in the graph on recorded steps only."""
+        if self.every_n_steps == 1:
+            # Every step is recorded: no conditional to pay for.
+            return fn()
+        return tf.cond(self._is_recorded(), fn, lambda: tf.constant(False))
+
     def _record_loss(self, loss):
         # Under a strategy, each replica's loss is already divided by the
         # number of replicas; the sum over replicas is the global loss.
@@ -338,7 +345,7 @@ class GradientTap:
             )
             return tf.constant(True)
 
-        tf.cond(self._is_recorded(), record, lambda: tf.constant(False))
+        self._when_recorded(record)
 
     def _apply(self, original_apply, grads, trainable_variables):
         grads = list(grads)
@@ -374,15 +381,13 @@ class GradientTap:
                 )
                 reduced = flat
 
-        record = self._is_recorded()
-
         def snapshot():
             w = self._flat_weights()
             ok = tf.reduce_all(tf.math.is_finite(w))
             self.shadow.assign(tf.where(ok, w, self.shadow.read_value()))
             return tf.constant(True)
 
-        tf.cond(record, snapshot, lambda: tf.constant(False))
+        self._when_recorded(snapshot)
         result = original_apply(grads, trainable_variables)
 
         def write_row():
@@ -400,7 +405,7 @@ class GradientTap:
             )
             return tf.constant(True)
 
-        tf.cond(record, write_row, lambda: tf.constant(False))
+        self._when_recorded(write_row)
         self.counter.assign_add(1)
         return result
 
