@@ -1,14 +1,15 @@
 """Import Keras without TensorFlow's start-up chatter.
 
 TensorFlow's C++ runtime writes a few informational lines to the stderr file
-descriptor while it is imported (CPU features, oneDNN, missing CUDA). They
+descriptor while it is imported and first probes devices (CPU features,
+oneDNN, missing CUDA). They
 are written before its logging is initialised, so ``TF_CPP_MIN_LOG_LEVEL``
 cannot silence them, and they drown the one-line errors of our CLI.
 
 When ``import kerasweights`` is what first imports TensorFlow, we capture
-file descriptor 2 during that import, drop exactly those known informational
-lines and write everything else back. Set ``KERASWEIGHTS_TF_STARTUP_LOGS=1``
-to keep them all.
+file descriptor 2 during that import and a probe of the physical devices,
+drop exactly those known lines and write everything else back. Set
+``KERASWEIGHTS_TF_STARTUP_LOGS=1`` to keep them all.
 """
 
 import os
@@ -21,7 +22,10 @@ _NOISE = re.compile(
     r"|WARNING: All log messages before absl::InitializeLog\(\) is called "
     r"are written to STDERR"
     r"|To enable the following instructions: .* in other operations, "
-    r"rebuild TensorFlow with the appropriate compiler flags\.)$"
+    r"rebuild TensorFlow with the appropriate compiler flags\."
+    # A machine without a GPU: CUDA's probe fails, harmlessly.
+    r"|E\d{4} [\d:.]+\s+\d+ cuda_platform\.cc:\d+\] failed call to "
+    r"cuInit: .*)$"
 )
 
 
@@ -44,6 +48,12 @@ def import_keras():
         os.dup2(capture.fileno(), 2)
         try:
             import keras
+            import tensorflow as tf
+
+            # Probing the physical devices prints CUDA's start-up lines now,
+            # inside the filter, rather than at the first operation. Logical
+            # devices can still be configured afterwards.
+            tf.config.list_physical_devices()
         finally:
             try:
                 sys.stderr.flush()
