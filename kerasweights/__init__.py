@@ -11,6 +11,7 @@ from kerasweights._startup import import_keras
 import_keras()
 
 from kerasweights import errors  # noqa: E402
+from kerasweights import saving  # noqa: E402
 from kerasweights.registry import PluginRecord  # noqa: E402
 from kerasweights.registry import custom_objects  # noqa: E402
 from kerasweights.registry import get_plugin  # noqa: E402
@@ -23,6 +24,7 @@ __version__ = "0.1.0"
 __all__ = [
     "__version__",
     "errors",
+    "saving",
     "PluginRecord",
     "custom_objects",
     "get_plugin",

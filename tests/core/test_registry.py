@@ -20,6 +20,7 @@ def test_public_api_is_pinned():
         [
             "__version__",
             "errors",
+            "saving",
             "PluginRecord",
             "custom_objects",
             "get_plugin",
