@@ -31,6 +31,7 @@ import warnings
 import keras
 
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
 from kerasweights.errors import PluginConflictError
 from kerasweights.errors import PluginLoadWarning
 from kerasweights.errors import PluginNotFoundError
@@ -373,10 +374,16 @@ def get_plugin(name, kind=None):
     Raises:
         PluginNotFoundError: No plugin matches; the message lists the closest
             names.
+        InvalidTypeError: ``name`` is not a string.
     """
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
+        raise InvalidTypeError(
+            "`name` must be a plugin's short or registered name (a str). "
+            f"Received: name={name!r} of type {type(name).__name__}"
+        )
+    if not name:
         raise PluginNotFoundError(
-            f"A plugin name must be a non-empty string. Received: {name!r}"
+            "`name` must be a non-empty plugin name. Received: name=''"
         )
     records = plugins() if kind is None else plugins(kind)
     if ">" in name:

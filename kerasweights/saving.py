@@ -19,6 +19,7 @@ import zipfile
 
 import keras
 
+from kerasweights.errors import InvalidTypeError
 from kerasweights.errors import ModelFileError
 
 __all__ = ["load_model", "read_model_config", "missing_objects"]
@@ -41,6 +42,11 @@ def read_model_config(path):
             format), lacks ``config.json`` or ``metadata.json``, or has a
             member that fails its checksum.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise InvalidTypeError(
+            "`path` must be a path to a .keras file (str or os.PathLike). "
+            f"Received: path={path!r} of type {type(path).__name__}"
+        )
     shown = repr(os.fspath(path))
     expected = "expected a Keras 3 .keras file written by model.save()"
     if not os.path.exists(path):
@@ -83,7 +89,7 @@ def read_model_config(path):
         ) from exc
     try:
         return json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ModelFileError(
             f"The model file {shown} has a config.json that is not valid "
             f"JSON; {expected}."
@@ -123,9 +129,20 @@ def missing_objects(config):
 
 
 def _provider_hint(registered, module):
-    package = (module or registered.split(">", 1)[0]).split(".")[0]
-    if not package:
-        return ""
+    """Where the missing object would come from, as a user can act on it."""
+    prefix = registered.split(">", 1)[0] if ">" in registered else ""
+    top = (module or "").split(".")[0]
+    if prefix and prefix != "Custom":
+        package = prefix
+    elif top and top != "__main__":
+        package = top
+    else:
+        # Keras' default package, or a class defined in the saving script.
+        return (
+            " (defined in the program that saved the model, not in an "
+            "installed package: define or import it, registered with "
+            "keras.saving.register_keras_serializable, before loading)"
+        )
     try:
         installed = importlib.util.find_spec(package) is not None
     except (ImportError, ValueError):
@@ -161,12 +178,15 @@ def load_model(path, compile=True, safe_mode=True):
     import kerasweights  # registers every installed plugin
 
     kerasweights.load_plugins()
-    path = os.fspath(path)
     config = read_model_config(path)
+    path = os.fspath(path)
     missing = missing_objects(config)
     if missing:
         registered, module = missing[0]
-        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        others = [name for name, _ in missing[1:]]
+        more = (
+            f"; it also needs {', '.join(map(repr, others))}" if others else ""
+        )
         raise ModelFileError(
             f"The model file {path!r} needs the custom object "
             f"{registered!r}{_provider_hint(registered, module)}{more}."

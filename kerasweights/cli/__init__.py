@@ -96,6 +96,12 @@ def main(argv=None):
             if isinstance(exc, (ValueError, TypeError, FileExistsError)):
                 return EXIT_USAGE
             return EXIT_FAILURE
+        if isinstance(exc, OSError) and exc.filename is not None:
+            # A path the user named cannot be read or written (a missing
+            # folder, permissions, a file where a folder is needed).
+            reason = exc.strerror or type(exc).__name__
+            print(f"error: {reason}: {exc.filename!r}", file=sys.stderr)
+            return EXIT_USAGE
         raise
 
 

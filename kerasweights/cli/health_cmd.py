@@ -82,17 +82,36 @@ def _check_args(args):
             raise UsageError(
                 f"{flag} must be a positive integer. Received: {value}"
             )
-    if args.learning_rate is not None and not args.learning_rate > 0:
+    if args.learning_rate is not None and not (
+        0 < args.learning_rate < float("inf")
+    ):
         raise UsageError(
-            "--learning-rate must be a positive number. "
+            "--learning-rate must be a positive finite number. "
             f"Received: {args.learning_rate}"
+        )
+    if not 0 <= args.seed <= 2**32 - 1:
+        raise UsageError(
+            f"--seed must be an integer from 0 to {2**32 - 1}. "
+            f"Received: --seed {args.seed}"
         )
     if args.learning_rate is not None and args.optimizer is None:
         raise UsageError("--learning-rate needs --optimizer. Received: none")
-    if args.plot is not None and os.path.exists(args.plot):
-        raise UsageError(
-            f"--plot file {args.plot!r} already exists; expected a new path."
-        )
+    if args.plot is not None:
+        if os.path.exists(args.plot):
+            raise UsageError(
+                f"--plot file {args.plot!r} already exists; expected a new "
+                "path."
+            )
+        if not args.plot.lower().endswith(".png"):
+            raise UsageError(
+                f"--plot must name a .png file. Received: --plot {args.plot!r}"
+            )
+        folder = os.path.dirname(os.path.abspath(args.plot))
+        if not os.path.isdir(folder):
+            raise UsageError(
+                f"--plot {args.plot!r} is in a folder that does not exist "
+                f"({folder!r}); expected a path in an existing folder."
+            )
 
 
 def _load_data(path):
@@ -163,6 +182,16 @@ def _compile(model, args):
         # A fresh copy of the saved optimizer: the file is never changed
         # and its slots start empty for this short run.
         optimizer = optimizer.__class__.from_config(optimizer.get_config())
+    if isinstance(loss, str):
+        # Keras resolves a loss name only at the first step; check it now so
+        # a misspelt name is blamed on --loss, not on the data.
+        try:
+            keras.losses.get(loss)
+        except (ValueError, TypeError) as exc:
+            raise InputDataError(
+                f"--loss {loss!r} is not a Keras loss name; expected e.g. "
+                "sparse_categorical_crossentropy or mse."
+            ) from exc
     try:
         model.compile(optimizer=optimizer, loss=loss)
     except (ValueError, TypeError) as exc:

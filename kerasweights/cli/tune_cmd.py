@@ -155,6 +155,11 @@ def run(args):
             raise InvalidArgumentError(
                 f"{flag} must be {what} integer. Received: {flag} {value}"
             )
+    if args.seed > 2**32 - 2:
+        raise InvalidArgumentError(
+            f"--seed must be an integer from 0 to {2**32 - 2}. "
+            f"Received: --seed {args.seed}"
+        )
     if args.limit is not None and args.limit < 50:
         raise InvalidArgumentError(
             "--limit must be an integer of at least 50. "
