@@ -1,9 +1,16 @@
 """``kerasweights fairness``: train a baseline and fairness-mitigated models
 on a tabular data set and show the accuracy / fairness trade-off."""
 
+import math
 import os
 
-__all__ = ["add_parser", "run", "METHOD_ALIASES", "DEFAULT_METHODS"]
+__all__ = [
+    "add_parser",
+    "run",
+    "METHOD_ALIASES",
+    "DEFAULT_METHODS",
+    "DEFAULT_OUT",
+]
 
 # Short names for the command line; any regularizer plugin name also works.
 METHOD_ALIASES = {
@@ -18,6 +25,12 @@ METHOD_ALIASES = {
     "constrained": "rate_constrained_model",
 }
 DEFAULT_METHODS = "dp,eo,adversarial"
+# Not inside tune's default ``kerasweights-output``: a folder holding
+# another command's files is refused by the output-folder claim.
+DEFAULT_OUT = "kerasweights-fairness"
+# What a run writes into --out (besides the manifest).
+OUTPUT_ENTRIES = ("results.json", "fairness_tradeoff.png")
+MAX_SEED = 2**32 - 1
 
 
 def add_parser(subparsers):
@@ -29,7 +42,10 @@ def add_parser(subparsers):
             "on a 70/30 split, then print accuracy, demographic parity and "
             "equalized odds differences (and per-group rates) and write a "
             "PNG of accuracy against each gap. Without --csv it uses the "
-            "embedded UCI Adult data (label income, sensitive sex)."
+            "embedded UCI Adult data (label income, sensitive sex). The "
+            "output folder must be new or empty, or hold only a previous "
+            "fairness run (replaced with --overwrite); a folder holding "
+            "other files is refused."
         ),
     )
     parser.add_argument("--csv", metavar="FILE", help="a CSV with a header")
@@ -45,7 +61,7 @@ def add_parser(subparsers):
     parser.add_argument(
         "--method",
         default=DEFAULT_METHODS,
-        help="comma-separated methods: "
+        help="comma-separated methods (any case): "
         + ", ".join(METHOD_ALIASES)
         + " or any regularizer plugin name (default: %(default)s)",
     )
@@ -53,20 +69,28 @@ def add_parser(subparsers):
         "--weight",
         type=float,
         default=1.0,
-        help="penalty weight, or adversary alpha (default: %(default)s)",
+        help="penalty weight, or adversary alpha; positive, finite "
+        "(default: %(default)s)",
     )
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help=f"seed of the split and the models, 0..{MAX_SEED} "
+        "(default: %(default)s)",
+    )
     parser.add_argument(
         "--out",
-        default=os.path.join("kerasweights-output", "fairness"),
-        help="output folder for results.json and the PNG",
+        default=DEFAULT_OUT,
+        help="output folder for results.json and the PNG "
+        "(default: ./%(default)s)",
     )
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a previous run's files in --out",
+        help="replace a previous fairness run in --out (never other files)",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser
@@ -84,9 +108,14 @@ def _check_args(args):
             "--batch-size must be a positive integer. Received: "
             f"{args.batch_size}"
         )
-    if not args.weight >= 0:
+    if not (math.isfinite(args.weight) and args.weight > 0):
         raise UsageError(
-            f"--weight must be a non-negative number. Received: {args.weight}"
+            "--weight must be a positive finite number. Received: "
+            f"{args.weight}"
+        )
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(
+            f"--seed must be an integer in 0..{MAX_SEED}. Received: {args.seed}"
         )
     if args.csv and not (args.label and args.sensitive):
         raise UsageError(
@@ -115,7 +144,7 @@ def _resolve_methods(text):
     from kerasweights.errors import PluginNotFoundError
     from kerasweights.registry import get_plugin
 
-    names = [n.strip() for n in text.split(",") if n.strip()]
+    names = [n.strip().lower() for n in text.split(",") if n.strip()]
     if not names:
         raise UsageError(f"--method must name a method. Received: {text!r}")
     resolved = []
@@ -137,19 +166,34 @@ def _resolve_methods(text):
     return resolved
 
 
-def _check_out(args):
+def _claim_out(args):
+    """Claim --out before training, so a refused or unwritable folder
+    costs no training time and a user's files are never replaced."""
+    from kerasweights.cli import UsageError
     from kerasweights.errors import OutputExistsError
+    from kerasweights.export import claim_output_folder
+    from kerasweights.export import read_manifest
 
-    targets = [
-        os.path.join(args.out, "results.json"),
-        os.path.join(args.out, "fairness_tradeoff.png"),
-    ]
-    found = [t for t in targets if os.path.exists(t)]
-    if found and not args.overwrite:
+    previous = read_manifest(args.out) if os.path.isdir(args.out) else None
+    if previous is not None and previous.get("command") != "fairness":
         raise OutputExistsError(
-            f"--out {args.out!r} already holds a previous run ({found[0]}); "
-            "expected an empty folder, or pass --overwrite"
+            f"--out {args.out!r} holds a kerasweights "
+            f"{previous.get('command', 'other')} run, not a fairness run; "
+            "--overwrite replaces only a previous fairness run. Choose "
+            "another folder. Nothing was changed."
         )
+    try:
+        claim_output_folder(
+            args.out, OUTPUT_ENTRIES, "fairness", overwrite=args.overwrite
+        )
+    except OutputExistsError:
+        raise
+    except OSError as exc:
+        raise UsageError(
+            f"--out must be a folder kerasweights can create and write. "
+            f"Received: {args.out!r} ({type(exc).__name__}: "
+            f"{exc.strerror or exc})"
+        ) from exc
 
 
 def _load(args):
@@ -326,8 +370,8 @@ def run(args):
     # TensorFlow's retracing advice is noise here.
     tf.get_logger().setLevel("ERROR")
     methods = _resolve_methods(args.method)
-    _check_out(args)
     data, train, test, source = _load(args)
+    _claim_out(args)
     n_groups = len(data.group_names)
     results = []
     for name, record in [("baseline", None), *methods]:
@@ -335,7 +379,6 @@ def run(args):
         row["method"] = name
         results.append(row)
 
-    os.makedirs(args.out, exist_ok=True)
     title = (
         f"{os.path.basename(source)}: label {data.label_name}, "
         f"sensitive {data.sensitive_name}"

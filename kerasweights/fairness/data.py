@@ -13,6 +13,9 @@ into arrays a Keras model can train on:
   order of the group values, and is left out of the features unless
   ``include_sensitive=True``.
 
+A numeric feature holding NaN or infinity is refused (the message names
+the column and the first such line) rather than standardised into NaN.
+
 Every problem with the file is an `InputDataError` whose message names the
 column and says what was expected.
 """
@@ -90,7 +93,11 @@ def _read(path):
         with _open(path) as handle:
             reader = csv.reader(handle)
             header = next(reader, None)
-            rows = [row for row in reader if row]
+            rows, lines = [], []
+            for row in reader:
+                if row:
+                    rows.append(row)
+                    lines.append(reader.line_num)
     except (UnicodeDecodeError, OSError, csv.Error) as exc:
         raise InputDataError(
             f"The file must be a readable CSV. Received: {path} "
@@ -101,7 +108,7 @@ def _read(path):
             f"The CSV must start with a header row. Received: {path} (empty)"
         )
     header = [h.strip() for h in header]
-    for number, row in enumerate(rows, start=2):
+    for number, row in zip(lines, rows, strict=True):
         if len(row) != len(header):
             raise InputDataError(
                 f"Every CSV row must have {len(header)} fields like the "
@@ -109,7 +116,28 @@ def _read(path):
             )
     if not rows:
         raise InputDataError(f"The CSV must have data rows. Received: {path}")
-    return header, rows
+    return header, rows, lines
+
+
+def _numeric_column(name, values, lines):
+    """A numeric feature column standardised to zero mean, unit variance."""
+    column = np.array(values, dtype=np.float64)
+    finite = np.isfinite(column)
+    if not finite.all():
+        at = int(np.argmin(finite))
+        raise InputDataError(
+            f"The feature column `{name}` must hold finite numbers. Received: "
+            f"{values[at]!r} on line {lines[at]}"
+        )
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = column.mean(), column.std()
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        # Values near the float64 limit overflow the sums; standardising
+        # is scale-free, so divide by the largest magnitude first.
+        column = column / np.abs(column).max()
+        mean, std = column.mean(), column.std()
+    scaled = (column - mean) / (std if std > 0 else 1.0)
+    return scaled
 
 
 def _column_index(header, name, role):
@@ -148,11 +176,13 @@ def load_csv(
         A `TabularData`.
 
     Raises:
-        InputDataError: A column is missing, the label does not have two
-            values, the positive label is absent, or a group has fewer rows
-            than ``min_group_rows``; the message names the column.
+        InputDataError: A column is missing, there is no feature column,
+            the label does not have two values, the positive label is
+            absent, a numeric feature holds NaN or infinity (the message
+            gives the first such line), or a group has fewer rows than
+            ``min_group_rows``; the message names the column.
     """
-    header, rows = _read(path)
+    header, rows, lines = _read(path)
     label_at = _column_index(header, label, "label")
     sensitive_at = _column_index(header, sensitive, "sensitive")
     for name in drop_columns:
@@ -179,7 +209,24 @@ def load_csv(
         if name not in drop_columns and (i != sensitive_at or include_sensitive)
     ]
     needed = sorted(set(used) | {label_at, sensitive_at})
-    rows = [row for row in rows if all(row[i] not in missing for i in needed)]
+    if all(i == label_at for i in used):
+        raise InputDataError(
+            f"The CSV must have a feature column besides the label `{label}` "
+            f"and the sensitive column `{sensitive}`. Received: columns "
+            f"{header}"
+            + (
+                f" with drop_columns={list(drop_columns)}"
+                if drop_columns
+                else ""
+            )
+        )
+    kept = [
+        (row, line)
+        for row, line in zip(rows, lines, strict=True)
+        if all(row[i] not in missing for i in needed)
+    ]
+    rows = [row for row, _ in kept]
+    lines = [line for _, line in kept]
 
     label_values = sorted({row[label_at] for row in rows})
     if len(label_values) != 2:
@@ -222,9 +269,7 @@ def load_csv(
             continue
         values = [row[i] for row in rows]
         if all(_is_number(v) for v in values):
-            column = np.array(values, dtype=np.float64)
-            std = column.std()
-            scaled = (column - column.mean()) / (std if std > 0 else 1.0)
+            scaled = _numeric_column(header[i], values, lines)
             blocks.append(scaled[:, None])
             names.append(header[i])
         else:

@@ -71,6 +71,58 @@ def test_bad_csv_names_the_column(tmp_path, text, kwargs, pattern):
         load_csv(_write(tmp_path, text), **args)
 
 
+@pytest.mark.parametrize(
+    "text,kwargs,pattern",
+    [
+        # NaN and infinity parse as numbers; they must not reach training.
+        ("a,sex,y\n1,F,0\nnan,M,1\n3,F,1\n", {}, r"`a`.*'nan' on line 3"),
+        # Blank lines and rows dropped for a missing value keep the file's
+        # own line numbers in the message.
+        (
+            "a,sex,y\n1,F,0\n\n?,M,1\n2,M,1\n-inf,F,1\n",
+            {},
+            r"`a`.*'-inf' on line 6",
+        ),
+        ("a,b,sex,y\n1,2,F,0\n3,Infinity,M,1\n", {}, r"`b`.*line 3"),
+        ("a,sex,y\n1e400,F,0\n2,M,1\n", {}, r"`a`.*'1e400' on line 2"),
+    ],
+)
+def test_non_finite_feature_names_column_and_line(
+    tmp_path, text, kwargs, pattern
+):
+    with pytest.raises(InputDataError, match=pattern):
+        load_csv(_write(tmp_path, text), label="y", sensitive="sex", **kwargs)
+
+
+def test_huge_finite_values_are_standardised_not_refused(tmp_path):
+    text = "a,sex,y\n1e300,F,0\n-1e300,M,1\n1e308,F,1\n"
+    data = load_csv(_write(tmp_path, text), label="y", sensitive="sex")
+    column = np.array([1e300, -1e300, 1e308]) / 1e308
+    expected = (column - column.mean()) / column.std()
+    np.testing.assert_allclose(data.features[:, 0], expected, rtol=1e-6)
+
+
+def test_non_finite_value_in_a_dropped_column_is_ignored(tmp_path):
+    text = "a,b,sex,y\n1,nan,F,0\n2,3,M,1\n"
+    data = load_csv(
+        _write(tmp_path, text), label="y", sensitive="sex", drop_columns=["b"]
+    )
+    assert data.feature_names == ["a"]
+    assert np.isfinite(data.features).all()
+
+
+@pytest.mark.parametrize(
+    "text,kwargs",
+    [
+        ("sex,y\nF,0\nM,1\n", {}),
+        ("a,sex,y\n1,F,0\n2,M,1\n", {"drop_columns": ["a"]}),
+    ],
+)
+def test_no_feature_column_is_an_input_error(tmp_path, text, kwargs):
+    with pytest.raises(InputDataError, match="must have a feature column"):
+        load_csv(_write(tmp_path, text), label="y", sensitive="sex", **kwargs)
+
+
 def test_missing_file_is_an_input_error(tmp_path):
     with pytest.raises(InputDataError, match="must exist"):
         load_csv(tmp_path / "nope.csv", label="y", sensitive="sex")
