@@ -15,6 +15,7 @@ import pytest
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.recurrent.base import draw
 
 ACTIVATIONS = {"tanh": np.tanh, "relu": lambda z: np.maximum(z, 0.0)}
 
@@ -107,8 +108,16 @@ def test_reservoir_is_thinned_and_scaled_to_the_spectral_radius(
     cell.build((None, 4))
 
     reservoir = np.asarray(cell.recurrent_kernel, np.float64)
+    # Each weight and direction draws with a seed derived from the cell's.
     drawn = np.asarray(
-        cell.recurrent_initializer((units, units), dtype="float32"), np.float64
+        draw(
+            cell.recurrent_initializer,
+            (units, units),
+            "float32",
+            "recurrent_kernel",
+            cell.direction,
+        ),
+        np.float64,
     )
     kept = reservoir != 0.0
 
@@ -163,7 +172,11 @@ def test_input_weights_are_the_initializer_times_input_scaling(esn_module):
     )
     cell.build((None, 6))
 
-    drawn = cell.kernel_initializer((6, 10), dtype="float32")
+    # The user's own initializer object may be shared with other layers, so
+    # it draws with a seed derived per weight and layer (case C12).
+    drawn = draw(
+        cell.kernel_initializer, (6, 10), "float32", "kernel", cell.weight_salt
+    )
 
     np.testing.assert_allclose(
         np.asarray(cell.kernel), 0.25 * np.asarray(drawn), rtol=1e-6

@@ -15,7 +15,9 @@ from conftest import seeded
 
 
 def _non_default_kwargs(cls):
-    kwargs = {"dropout": 0.1, "seed": 11}
+    kwargs = {"seed": 11}
+    if "dropout" in cls.cell_arguments():
+        kwargs["dropout"] = 0.1
     if "recurrent_dropout" in cls.cell_arguments():
         kwargs["recurrent_dropout"] = 0.2
     return kwargs

@@ -36,6 +36,7 @@ from keras import ops
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.recurrent.base import draw
 
 __all__ = ["ESNCell", "ESN"]
 
@@ -120,6 +121,9 @@ def _check_seed(seed):
 def _initializer(name, value, default, seed):
     """Resolve an initializer; give it `seed` if it has no seed of its own.
 
+    Returns the initializer and whether it is the user's own object (which
+    other layers may share).
+
     Keras initializers that take a ``seed`` and were given none draw a new
     one every time they are constructed, so a seeded cell re-creates them
     from their config with a seed derived from the cell's.
@@ -133,12 +137,13 @@ def _initializer(name, value, default, seed):
             f"`{name}` must be a Keras initializer, its name or its config. "
             f"Received: {name}={value!r}"
         ) from exc
-    if seed is None or not isinstance(init, keras.initializers.Initializer):
-        return init
-    config = init.get_config()
-    if "seed" in config and config["seed"] is None:
-        init = type(init).from_config({**config, "seed": seed})
-    return init
+    if seed is not None and isinstance(init, keras.initializers.Initializer):
+        config = init.get_config()
+        if "seed" in config and config["seed"] is None:
+            init = type(init).from_config({**config, "seed": seed})
+    # Only an initializer object of the user's, used as it is, can be
+    # shared with other layers.
+    return init, init is value
 
 
 def _eager_scope():
@@ -291,35 +296,56 @@ class ESNCell(keras.layers.Layer):
             "class_name": "RandomUniform",
             "config": {"minval": -1.0, "maxval": 1.0, "seed": None},
         }
-        self.kernel_initializer = _initializer(
+        self.kernel_initializer, shared_kernel = _initializer(
             "kernel_initializer",
             kernel_initializer,
             uniform,
             seed_for(_KERNEL_SEED),
         )
-        self.recurrent_initializer = _initializer(
+        self.recurrent_initializer, shared_recurrent = _initializer(
             "recurrent_initializer",
             recurrent_initializer,
             uniform,
             seed_for(_RECURRENT_SEED),
         )
-        self.bias_initializer = _initializer(
+        self.bias_initializer, shared_bias = _initializer(
             "bias_initializer", bias_initializer, uniform, seed_for(_BIAS_SEED)
         )
+
+        # Seeds are derived per weight and direction, so the two directions
+        # of a Bidirectional differ; a shared initializer object's also per
+        # layer, so two layers never start equal because they share it
+        # (case C12). Equal layer seeds still give equal reservoirs.
+        self._shared = {
+            "kernel": shared_kernel,
+            "recurrent_kernel": shared_recurrent,
+            "bias": shared_bias,
+        }
+        # Set by the ESN layer: its direction, and its name with it.
+        self.direction = ""
+        self.weight_salt = ""
 
         # One state tensor, given as a list like LSTMCell's, so that
         # `return_state` and `initial_state` always take a list.
         self.state_size = [self.units]
         self.output_size = self.units
 
+    def _draw(self, which, initializer, shape):
+        # Each weight and direction draws with a seed of its own; a shared
+        # initializer object also per layer (case C12).
+        salt = self.weight_salt if self._shared[which] else self.direction
+        return draw(initializer, shape, self.variable_dtype, which, salt)
+
     def _input_weights(self, input_dim):
         shape = (input_dim, self.units)
-        values = self.kernel_initializer(shape, dtype=self.variable_dtype)
+        values = self._draw("kernel", self.kernel_initializer, shape)
         return ops.convert_to_numpy(values) * self.input_scaling
 
     def _reservoir(self):
         shape = (self.units, self.units)
-        values = self.recurrent_initializer(shape, dtype=self.variable_dtype)
+        values = self._draw(
+            "recurrent_kernel", self.recurrent_initializer, shape
+        )
         matrix = ops.convert_to_numpy(values).astype(np.float64)
 
         matrix = np.where(self._connections(), matrix, 0.0)
@@ -367,9 +393,7 @@ class ESNCell(keras.layers.Layer):
             reservoir = self._reservoir()
             bias = None
             if self.use_bias:
-                bias = self.bias_initializer(
-                    (self.units,), dtype=self.variable_dtype
-                )
+                bias = self._draw("bias", self.bias_initializer, (self.units,))
                 bias = ops.convert_to_numpy(bias)
 
         self.kernel = self.add_weight(
@@ -562,6 +586,9 @@ class ESN(keras.layers.RNN):
         )
         self.zero_output_requested = bool(zero_output_for_mask)
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        direction = "backward" if go_backwards else "forward"
+        cell.direction = direction
+        cell.weight_salt = f"{self.name}/{direction}"
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         if self.stateful and initial_state is None:
