@@ -4,9 +4,8 @@ Builds a `SearchSpace` from the installed plugins (every initializer and
 recurrent plugin, plus Keras' own baselines), restricted here to recurrent
 models over every installed cell, runs a Keras Tuner search with the
 gradient-health check on every trial, and prints the ranked trials. The
-best model is
-written as ``.keras`` and as a SavedModel that was verified in a fresh
-process that never imported kerasweights.
+best model is written as ``.keras`` and as a SavedModel that was verified
+in a fresh process that never imported kerasweights.
 
 Run (from the repository root)::
 
