@@ -21,8 +21,9 @@ def add_parser(subparsers):
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a previous kerasweights export in OUTDIR (folders "
-        "holding other files are always refused)",
+        help="replace a previous kerasweights export in OUTDIR, only once "
+        "the new one is verified (folders holding other files, even inside "
+        "the export's folders, or a tune run are always refused)",
     )
     parser.add_argument(
         "--data",

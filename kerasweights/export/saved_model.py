@@ -18,7 +18,10 @@ and serves with TensorFlow alone, with no ``import kerasweights``.
 
 import json
 import os
+import shutil
+import tempfile
 
+from kerasweights.errors import ExportVerificationError
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
 
@@ -154,6 +157,12 @@ def export_saved_model(
 ):
     """Write ``model`` as a SavedModel and check it in a fresh process.
 
+    The export is written and verified in a staging folder next to
+    ``directory`` (``.kerasweights-staging-*``); only after it passed is
+    the previous export replaced and the new files moved in. On an error
+    before that (bad data, a refused folder, a failed verification) the
+    staging folder is removed and ``directory`` is left as it was.
+
     Args:
         model: A built `keras.Model`; may use any kerasweights plugin.
         directory: The folder to write; it must be new or empty, or hold
@@ -173,6 +182,8 @@ def export_saved_model(
     Raises:
         InvalidTypeError, InvalidArgumentError: ``model`` cannot be
             exported.
+        InputDataError: ``data`` does not fit the model's inputs (checked
+            before anything is written).
         OutputExistsError: ``directory`` is in use (see
             `claim_output_folder`).
         ExportVerificationError: The SavedModel does not reproduce
@@ -187,34 +198,81 @@ def export_saved_model(
     >>> model = keras.Model(inputs, outputs)
     >>> result = export_saved_model(model, "exported_digits")
     """
+    from kerasweights.export.output_folder import check_output_folder
     from kerasweights.export.output_folder import claim_output_folder
+    from kerasweights.export.output_folder import record_output_files
+    from kerasweights.export.verification import validate_check_data
     from kerasweights.export.verification import verify_saved_model
 
     signature = model_signature(model)
-    directory = claim_output_folder(
-        directory, SAVED_MODEL_ENTRIES, command="export", overwrite=overwrite
-    )
-    _write(model, directory, signature)
-    result = {
-        "directory": directory,
-        "signature": {
-            "inputs": signature["inputs"],
-            "outputs": signature["outputs"],
-        },
-    }
-    if verify:
-        report = verify_saved_model(model, directory, data=data)
-        result["verification"] = report.to_dict()
-    with open(os.path.join(directory, REPORT_NAME), "w") as f:
-        json.dump(result, f, indent=2)
-        f.write("\n")
+    if data is not None:
+        validate_check_data(signature["inputs"], data)
+    directory = os.path.abspath(os.fspath(directory))
+    check_output_folder(directory, "export", overwrite=overwrite)
+
+    # Write and verify in a staging folder next to `directory`; the
+    # previous export is replaced only once the new one has passed.
+    parent = os.path.dirname(directory)
+    created = _make_parents(parent)
+    staging = tempfile.mkdtemp(prefix=".kerasweights-staging-", dir=parent)
+    try:
+        _write(model, staging, signature)
+        result = {
+            "directory": directory,
+            "signature": {
+                "inputs": signature["inputs"],
+                "outputs": signature["outputs"],
+            },
+        }
+        if verify:
+            report = verify_saved_model(model, staging, data=data)
+            result["verification"] = report.to_dict()
+        with open(os.path.join(staging, REPORT_NAME), "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+        claim_output_folder(
+            directory, SAVED_MODEL_ENTRIES, "export", overwrite=overwrite
+        )
+        for name in os.listdir(staging):
+            os.replace(
+                os.path.join(staging, name), os.path.join(directory, name)
+            )
+        record_output_files(directory)
+    except BaseException as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        for path in reversed(created):
+            if os.path.isdir(path) and not os.listdir(path):
+                os.rmdir(path)
+        if isinstance(exc, ExportVerificationError):
+            # Name the folder the user asked for, not the staging folder.
+            raise ExportVerificationError(
+                str(exc).replace(staging, directory)
+            ) from exc
+        raise
+    os.rmdir(staging)
     return result
+
+
+def _make_parents(path):
+    """Create ``path`` and its missing parents; return those created."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    missing.reverse()
+    for folder in missing:
+        os.makedirs(folder, exist_ok=True)
+    return missing
 
 
 def export_model_file(path, directory, overwrite=False, data=None):
     """Load a ``.keras`` file and export it with `export_saved_model`.
 
-    The model file is checked before the output folder is touched.
+    The model file is checked before the output folder is touched, and is
+    refused when it lies inside the output folder.
 
     Args:
         path: A Keras 3 ``.keras`` file.
@@ -230,10 +288,20 @@ def export_model_file(path, directory, overwrite=False, data=None):
 
     Raises:
         ModelFileError: ``path`` is not a loadable ``.keras`` file.
+        InvalidArgumentError: ``path`` lies inside ``directory``.
+        InputDataError: ``data`` does not fit the model's inputs.
         OutputExistsError, ExportVerificationError: As `export_saved_model`.
     """
     from kerasweights.export.model_file import load_keras_model
 
+    inside = os.path.realpath(os.fspath(path))
+    out = os.path.realpath(os.fspath(directory))
+    if os.path.commonpath([inside, out]) == out:
+        raise InvalidArgumentError(
+            f"The model file {os.fspath(path)!r} lies inside the output "
+            f"folder {os.fspath(directory)!r}, which the export would "
+            "replace; choose an output folder outside it."
+        )
     model = load_keras_model(path)
     source = "given"
     if data is None:

@@ -29,6 +29,7 @@ __all__ = [
     "check_inputs",
     "format_signature",
     "read_signature",
+    "validate_check_data",
     "verify_saved_model",
 ]
 
@@ -117,6 +118,73 @@ def _synthetic(spec, rng):
     return rng.standard_normal(shape).astype(spec["dtype"])
 
 
+def _shape_text(shape):
+    return "(" + ", ".join("-1" if d is None else str(d) for d in shape) + ")"
+
+
+def validate_check_data(specs, data):
+    """Check real check inputs against a serving signature.
+
+    Args:
+        specs: ``{name: {"dtype": str, "shape": [None, ...]}}`` of the
+            model's inputs (batch axis first).
+        data: An array (one input) or a ``{name: array}`` dict.
+
+    Returns:
+        ``{name: numpy array}``, one entry per input.
+
+    Raises:
+        InputDataError: The keys differ from the input names, or an array
+            is empty, not numeric, holds NaN or infinite values, or has a
+            shape the input does not take (the message names the expected
+            shape).
+    """
+    names = list(specs)
+    if not isinstance(data, dict):
+        if len(names) != 1:
+            raise InputDataError(
+                f"The model has inputs {names}; expected check data as a "
+                f"dict with those keys. Received: {type(data).__name__}"
+            )
+        data = {names[0]: data}
+    if set(data) != set(names):
+        raise InputDataError(
+            f"The check data must have exactly the keys {sorted(names)}. "
+            f"Received: {sorted(data)}"
+        )
+    arrays = {}
+    for name, spec in specs.items():
+        value = np.asarray(data[name])
+        want = spec["shape"]
+        if value.dtype.kind not in "biuf":
+            raise InputDataError(
+                f"Check input {name!r} has dtype {value.dtype}; expected "
+                f"numbers for the model's {spec['dtype']} input."
+            )
+        fits = value.ndim == len(want) and all(
+            d is None or d == got
+            for d, got in zip(want[1:], value.shape[1:], strict=True)
+        )
+        if not fits:
+            raise InputDataError(
+                f"Check input {name!r} has shape {value.shape}; expected "
+                f"{_shape_text(want)} (-1: any length)."
+            )
+        if value.shape[0] < 1:
+            raise InputDataError(
+                f"Check input {name!r} has no examples; expected at least "
+                f"one. Received: shape {value.shape}"
+            )
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            raise InputDataError(
+                f"Check input {name!r} holds {bad} NaN or infinite values; "
+                "expected finite numbers."
+            )
+        arrays[name] = value
+    return arrays
+
+
 def check_inputs(specs, data=None, seed=0):
     """Build the check batches for a serving signature.
 
@@ -132,26 +200,15 @@ def check_inputs(specs, data=None, seed=0):
         A list of ``{name: array}`` batches.
 
     Raises:
-        InputDataError: ``data`` does not match the inputs.
+        InputDataError: ``data`` does not match the inputs (see
+            `validate_check_data`).
     """
     rng = np.random.default_rng(seed)
-    names = list(specs)
-    if data is not None and not isinstance(data, dict):
-        if len(names) != 1:
-            raise InputDataError(
-                f"The model has inputs {names}; expected check data as a "
-                f"dict with those keys. Received: {type(data).__name__}"
-            )
-        data = {names[0]: data}
-    if data is not None and set(data) != set(names):
-        raise InputDataError(
-            f"The check data must have exactly the keys {sorted(names)}. "
-            f"Received: {sorted(data)}"
-        )
+    if data is not None:
+        data = validate_check_data(specs, data)
 
     fixed = {d for s in specs.values() for d in s["shape"][1:] if d}
     if data is not None:
-        data = {k: np.asarray(v) for k, v in data.items()}
         n = min(len(v) for v in data.values())
         fixed |= {d for v in data.values() for d in v.shape[1:]}
     else:

@@ -4,6 +4,7 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 
 import kerasweights
@@ -126,3 +127,82 @@ def test_bad_model_files_exit_2_and_touch_nothing(
 def test_missing_arguments_exit_2(capsys):
     assert main(["export"]) == 2
     _one_error_line(capsys)
+
+
+def test_a_file_added_inside_a_previous_export_is_kept(
+    exported, model_file, capsys
+):
+    _, out = exported
+    notes = out / "variables" / "README.md"
+    notes.write_text("mine")
+    try:
+        before = _snapshot(out)
+        code = main(["export", str(model_file), str(out), "--overwrite"])
+        line = _one_error_line(capsys)
+        assert code == 2 and "variables/README.md" in line
+        assert _snapshot(out) == before
+    finally:
+        notes.unlink()
+
+
+def _tune_run(folder, model_file):
+    from kerasweights.export.output_folder import claim_output_folder
+    from kerasweights.export.output_folder import record_output_files
+
+    claim_output_folder(folder, ["best_model.keras", "tuner"], "tune")
+    (folder / "best_model.keras").write_bytes(model_file.read_bytes())
+    (folder / "tuner").mkdir()
+    (folder / "tuner" / "trial.json").write_text("{}")
+    record_output_files(folder)
+
+
+def test_the_model_inside_the_output_folder_is_refused(
+    tmp_path, model_file, capsys
+):
+    run = tmp_path / "run"
+    _tune_run(run, model_file)
+    before = _snapshot(run)
+    code = main(
+        ["export", str(run / "best_model.keras"), str(run), "--overwrite"]
+    )
+    line = _one_error_line(capsys)
+    assert code == 2 and "inside the output folder" in line
+    assert _snapshot(run) == before
+
+
+def test_export_overwrite_refuses_a_tune_run(tmp_path, model_file, capsys):
+    run = tmp_path / "run"
+    _tune_run(run, model_file)
+    before = _snapshot(run)
+    code = main(["export", str(model_file), str(run), "--overwrite"])
+    line = _one_error_line(capsys)
+    assert code == 2 and "tune run" in line
+    assert _snapshot(run) == before
+
+
+def _nan_pixels():
+    pixels = np.zeros((20, 8, 8, 1), "float32")
+    pixels[3, 2, 1, 0] = np.nan
+    return pixels
+
+
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (lambda: np.zeros((20, 8, 8), "float32"), "(-1, 8, 8, 1)"),
+        (_nan_pixels, "NaN"),
+    ],
+)
+def test_bad_data_exits_2_and_keeps_the_previous_export(
+    exported, model_file, tmp_path, capsys, data, words
+):
+    _, out = exported
+    path = tmp_path / "bad.npz"
+    np.savez(path, pixels=data())
+    before = _snapshot(out)
+    argv = ["export", str(model_file), str(out), "--overwrite"]
+    code = main([*argv, "--data", str(path)])
+    line = _one_error_line(capsys)
+    assert code == 2 and words in line and "'pixels'" in line
+    assert _snapshot(out) == before
+    assert os.listdir(out.parent) == [out.name]

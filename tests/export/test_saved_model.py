@@ -11,6 +11,7 @@ import pytest
 
 import kerasweights
 from kerasweights.errors import ExportVerificationError
+from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidTypeError
 from kerasweights.export import export_saved_model
 from kerasweights.export import model_signature
@@ -175,3 +176,77 @@ def test_the_export_names_a_sequential_models_input_and_output(tmp_path):
     assert list(signature["inputs"]) == [model.inputs[0].name]
     assert signature["outputs"] == ["probs"]
     assert not os.path.exists(tmp_path / "sm")
+
+
+def _files(folder):
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found
+
+
+def _small_model():
+    inputs = keras.Input((None, 3), name="steps")
+    x = keras.layers.GlobalAveragePooling1D()(inputs)
+    return keras.Model(inputs, keras.layers.Dense(2, name="y")(x))
+
+
+def test_bad_check_data_never_touches_a_previous_export(tmp_path):
+    model = _small_model()
+    out = tmp_path / "sm"
+    export_saved_model(model, out, verify=False)
+    before = _files(out)
+    nan = np.ones((6, 4, 3), "float32")
+    nan[2, 1, 0] = np.nan
+    bad = [
+        (np.ones((6, 4), "float32"), r"\(-1, -1, 3\)"),
+        (np.ones((6, 4, 2), "float32"), r"\(-1, -1, 3\)"),
+        (nan, "1 NaN"),
+        (np.full((6, 4, 3), np.inf, "float32"), "NaN or infinite"),
+        (np.full((6, 4, 3), "a"), "expected numbers"),
+        (np.ones((0, 4, 3), "float32"), "no examples"),
+        ({"other": np.ones((6, 4, 3))}, "keys"),
+    ]
+    for data, words in bad:
+        with pytest.raises(InputDataError, match=words):
+            export_saved_model(model, out, overwrite=True, data=data)
+        assert _files(out) == before
+    assert sorted(os.listdir(tmp_path)) == ["sm"]
+
+
+def test_a_failed_verification_keeps_the_previous_export(tmp_path, monkeypatch):
+    from kerasweights.export import verification
+
+    model = _small_model()
+    out = tmp_path / "parent" / "sm"
+    export_saved_model(model, out, verify=False)
+    before = _files(out)
+
+    def fail(model, directory, data=None):
+        raise ExportVerificationError(f"bad export in {directory!r}")
+
+    monkeypatch.setattr(verification, "verify_saved_model", fail)
+    with pytest.raises(ExportVerificationError) as info:
+        export_saved_model(model, out, overwrite=True)
+    assert str(out) in str(info.value) and "staging" not in str(info.value)
+    assert _files(out) == before
+    assert sorted(os.listdir(tmp_path / "parent")) == ["sm"]
+    # Nothing is left behind when the folder is new, parents included.
+    with pytest.raises(ExportVerificationError):
+        export_saved_model(model, tmp_path / "new" / "deep" / "sm")
+    assert sorted(os.listdir(tmp_path)) == ["parent"]
+
+
+def test_an_export_records_its_files_and_can_be_replaced(tmp_path):
+    model = _small_model()
+    out = tmp_path / "sm"
+    export_saved_model(model, out, verify=False)
+    manifest = kerasweights.export.read_manifest(out)
+    assert set(manifest["files"]) == set(_files(out)) - {
+        kerasweights.export.MANIFEST_NAME
+    }
+    export_saved_model(model, out, overwrite=True, verify=False)
+    assert sorted(os.listdir(tmp_path)) == ["sm"]
