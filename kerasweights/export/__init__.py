@@ -10,18 +10,22 @@ claimed with a manifest so a user's files are never deleted
 
 from kerasweights.export.model_file import load_keras_model
 from kerasweights.export.output_folder import MANIFEST_NAME
+from kerasweights.export.output_folder import check_output_folder
 from kerasweights.export.output_folder import claim_output_folder
 from kerasweights.export.output_folder import read_manifest
+from kerasweights.export.output_folder import record_output_files
 from kerasweights.export.saved_model import export_model_file
 from kerasweights.export.saved_model import export_saved_model
 from kerasweights.export.saved_model import model_signature
 from kerasweights.export.verification import VerificationReport
 from kerasweights.export.verification import read_signature
+from kerasweights.export.verification import validate_check_data
 from kerasweights.export.verification import verify_saved_model
 
 __all__ = [
     "MANIFEST_NAME",
     "VerificationReport",
+    "check_output_folder",
     "claim_output_folder",
     "export_model_file",
     "export_saved_model",
@@ -29,5 +33,7 @@ __all__ = [
     "model_signature",
     "read_manifest",
     "read_signature",
+    "record_output_files",
+    "validate_check_data",
     "verify_saved_model",
 ]

@@ -471,6 +471,7 @@ def tune(
     True
     """
     from kerasweights.export import claim_output_folder
+    from kerasweights.export.output_folder import record_output_files
 
     started = time.perf_counter()
     if trials is None and tuner != "hyperband":
@@ -489,64 +490,69 @@ def tune(
         output, OUTPUT_ENTRIES, command="tune", overwrite=overwrite
     )
 
-    keras.utils.set_random_seed(seed)
-    kwargs = {
-        "objective": OBJECTIVE,
-        # Keras Tuner reads seed=0 as "no seed" and draws a random one.
-        "seed": seed + 1,
-        "directory": folder,
-        "project_name": TUNER_DIR,
-        "overwrite": True,
-        # Failed trials are part of an honest search, not a reason to stop.
-        "max_consecutive_failed_trials": 1_000_000,
-    }
-    if tuner == "hyperband":
-        kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)
-    else:
-        kwargs["max_trials"] = trials
-    search = _tuner_class(tuner)(hypermodel, **kwargs)
-    search._kw_setup(display, trials)
-    display.search_begin(tuner, trials, epochs, space)
-    search.search(epochs=epochs, verbose=0)
+    try:
+        keras.utils.set_random_seed(seed)
+        kwargs = {
+            "objective": OBJECTIVE,
+            # Keras Tuner reads seed=0 as "no seed" and draws a random one.
+            "seed": seed + 1,
+            "directory": folder,
+            "project_name": TUNER_DIR,
+            "overwrite": True,
+            # Failed trials are part of an honest search, not a reason to stop.
+            "max_consecutive_failed_trials": 1_000_000,
+        }
+        if tuner == "hyperband":
+            kwargs.update(max_epochs=epochs, factor=3, hyperband_iterations=1)
+        else:
+            kwargs["max_trials"] = trials
+        search = _tuner_class(tuner)(hypermodel, **kwargs)
+        search._kw_setup(display, trials)
+        display.search_begin(tuner, trials, epochs, space)
+        search.search(epochs=epochs, verbose=0)
 
-    ranked = rank_trials(search.kw_records)
-    files = {
-        "trials_csv": os.path.join(folder, TRIALS_CSV),
-        "trials_json": os.path.join(folder, TRIALS_JSON),
-    }
-    write_trials_csv(files["trials_csv"], ranked)
-    write_json(files["trials_json"], [r.to_dict() for r in ranked])
-    settings = {
-        "tuner": tuner,
-        "trials": trials,
-        "epochs": epochs,
-        "seed": seed,
-        "limit": limit,
-        "batch_size": batch_size,
-        "space": space.describe(),
-    }
-    if not ranked or not ranked[0].finite:
-        raise SearchFailedError(
-            f"All {len(ranked)} trials failed (see {files['trials_csv']}); "
-            "no model was exported."
+        ranked = rank_trials(search.kw_records)
+        files = {
+            "trials_csv": os.path.join(folder, TRIALS_CSV),
+            "trials_json": os.path.join(folder, TRIALS_JSON),
+        }
+        write_trials_csv(files["trials_csv"], ranked)
+        write_json(files["trials_json"], [r.to_dict() for r in ranked])
+        settings = {
+            "tuner": tuner,
+            "trials": trials,
+            "epochs": epochs,
+            "seed": seed,
+            "limit": limit,
+            "batch_size": batch_size,
+            "space": space.describe(),
+        }
+        if not ranked or not ranked[0].finite:
+            raise SearchFailedError(
+                f"All {len(ranked)} trials failed (see {files['trials_csv']}); "
+                "no model was exported."
+            )
+        best = ranked[0]
+        files["summary"] = os.path.join(folder, SUMMARY_JSON)
+        result = TuneResult(
+            trials=ranked,
+            best=best,
+            output=folder,
+            files=files,
+            test_accuracy=None,
+            export=None,
+            seconds=0.0,
+            settings=settings,
         )
-    best = ranked[0]
-    files["summary"] = os.path.join(folder, SUMMARY_JSON)
-    result = TuneResult(
-        trials=ranked,
-        best=best,
-        output=folder,
-        files=files,
-        test_accuracy=None,
-        export=None,
-        seconds=0.0,
-        settings=settings,
-    )
-    if export:
-        _export_best(search, hypermodel, best, folder, result, display)
-    result.seconds = time.perf_counter() - started
-    write_json(files["summary"], result.to_dict())
-    return result
+        if export:
+            _export_best(search, hypermodel, best, folder, result, display)
+        result.seconds = time.perf_counter() - started
+        write_json(files["summary"], result.to_dict())
+        return result
+    finally:
+        # Every file of the run, also of a failed one, is recorded, so that
+        # --overwrite later removes exactly these and nothing a user added.
+        record_output_files(folder)
 
 
 def _export_best(search, hypermodel, best, folder, result, display):

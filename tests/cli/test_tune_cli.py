@@ -194,3 +194,31 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path, capsys):
     line = _one_error_line(capsys)
     assert code == 2 and "existing file" in line
     assert path.read_text() == "mine"
+
+
+def test_overwrite_replaces_exactly_a_previous_run(tuned, tmp_path, capsys):
+    import shutil
+
+    _, _, run = tuned
+    out = tmp_path / "copy"
+    shutil.copytree(run, out)
+    argv = ["tune", "--output", str(out), "--overwrite", "-q"]
+    tiny = ["--model", "conv", "--trials", "1", "--epochs", "1"]
+    tiny += ["--limit", "100"]
+
+    # A file the user added inside one of our folders is never deleted.
+    notes = out / "tuner" / "my_notes.txt"
+    notes.write_text("keep me")
+    before = _snapshot(out)
+    code = main(argv + tiny)
+    line = _one_error_line(capsys)
+    assert code == 2 and "my_notes.txt" in line
+    assert _snapshot(out) == before
+
+    notes.unlink()
+    old = json.loads((out / "summary.json").read_text())
+    assert main(argv + tiny) == 0
+    capsys.readouterr()
+    new = json.loads((out / "summary.json").read_text())
+    assert new["settings"]["limit"] == 100
+    assert old["settings"]["limit"] != 100
