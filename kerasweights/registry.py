@@ -39,6 +39,7 @@ from kerasweights.errors import PluginNotFoundError
 __all__ = [
     "ENTRY_POINT_GROUP",
     "KNOWN_KINDS",
+    "snake_case",
     "PluginRecord",
     "load_plugins",
     "plugins",
@@ -112,7 +113,8 @@ class PluginRecord:
         }
 
 
-def _snake_case(name):
+def snake_case(name):
+    """``LayerNormGRU`` -> ``layer_norm_gru``: a class's default short name."""
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return name.lower()
@@ -180,7 +182,7 @@ def _classes_of(entry_point, loaded):
         for attr in getattr(loaded, "__all__", ()):
             cls = getattr(loaded, attr, None)
             if inspect.isclass(cls) and "plugin_kind" in vars(cls):
-                name = vars(cls).get("plugin_name") or _snake_case(cls.__name__)
+                name = vars(cls).get("plugin_name") or snake_case(cls.__name__)
                 found.append((name, cls))
         return found
     raise TypeError(

@@ -9,7 +9,6 @@ and what was expected), 1 a failure of the job itself.
 
 import argparse
 import importlib
-import os
 import sys
 
 __all__ = ["main", "COMMANDS", "UsageError", "EXIT_OK", "EXIT_FAILURE"]
@@ -31,12 +30,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message):
         raise UsageError(f"{self.prog}: {message}")
-
-
-def _quiet_tensorflow():
-    # TensorFlow's C++ start-up chatter is not for users of a CLI.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("ABSL_MIN_LOG_LEVEL", "2")
 
 
 def build_parser():
@@ -68,7 +61,6 @@ def _one_line(exc):
 
 def main(argv=None):
     """Run the command line; returns the exit code."""
-    _quiet_tensorflow()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()

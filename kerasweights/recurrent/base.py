@@ -15,7 +15,6 @@ layers (`GatedRNN` subclasses) run their own loop over ``recur`` instead.
 """
 
 import inspect
-import re
 import zlib
 
 import keras
@@ -23,6 +22,7 @@ from keras import ops
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.registry import snake_case
 
 __all__ = ["GatedCell", "GatedRNN"]
 
@@ -50,13 +50,6 @@ def check_rate(name, value):
             f"`{name}` must be a float in [0, 1). Received: {name}={value!r}"
         )
     return float(value)
-
-
-def _snake_case(name):
-    """``LayerNormGRU`` -> ``layer_norm_gru``, as the registry names it."""
-    name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
-    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return name.lower()
 
 
 def _derived_seed(base, *labels):
@@ -376,7 +369,7 @@ class GatedRNN(keras.layers.RNN):
             A dict of keyword arguments; hyperparameter names start with the
             plugin's short name.
         """
-        prefix = vars(cls).get("plugin_name") or _snake_case(cls.__name__)
+        prefix = vars(cls).get("plugin_name") or snake_case(cls.__name__)
         return {
             "dropout": hp.Float(f"{prefix}_dropout", 0.0, 0.3, step=0.1),
         }

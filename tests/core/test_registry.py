@@ -95,12 +95,12 @@ def test_unknown_kind_names_the_kinds():
 
 
 def test_snake_case_names():
-    assert registry._snake_case("GainVarianceScaling") == (
+    assert registry.snake_case("GainVarianceScaling") == (
         "gain_variance_scaling"
     )
-    assert registry._snake_case("LayerNormLSTM") == "layer_norm_lstm"
-    assert registry._snake_case("MGU") == "mgu"
-    assert registry._snake_case("ZerO") == "zer_o"
+    assert registry.snake_case("LayerNormLSTM") == "layer_norm_lstm"
+    assert registry.snake_case("MGU") == "mgu"
+    assert registry.snake_case("ZerO") == "zer_o"
 
 
 def test_plugins_command_json_lists_every_record():
