@@ -338,17 +338,36 @@ def lsuv_initialize(
     fired = []
     probes = {id(layer): _Probe(layer, kind, fired) for layer, kind in handled}
     try:
-        model(batch, training=False)
-        order = [p.layer for p in fired]
-        for layer in order:
-            results[id(layer)] = _rescale(
-                model,
-                batch,
-                probes[id(layer)],
-                target_variance,
-                tolerance,
-                max_iterations,
-            )
+        if _is_plain_sequential(model, handled):
+            # One layer at a time: each layer's input is computed once,
+            # after every layer before it was rescaled (linear in depth
+            # instead of one whole forward pass per rescaling step).
+            h = batch
+            for layer in model.layers:
+                if id(layer) in probes:
+                    h_in = h
+                    layer(h_in, training=False)
+                    results[id(layer)] = _rescale(
+                        lambda layer=layer, h_in=h_in: layer(
+                            h_in, training=False
+                        ),
+                        probes[id(layer)],
+                        target_variance,
+                        tolerance,
+                        max_iterations,
+                    )
+                h = layer(h, training=False)
+        else:
+            model(batch, training=False)
+            order = [p.layer for p in fired]
+            for layer in order:
+                results[id(layer)] = _rescale(
+                    lambda: model(batch, training=False),
+                    probes[id(layer)],
+                    target_variance,
+                    tolerance,
+                    max_iterations,
+                )
     finally:
         for probe in probes.values():
             probe.remove()
@@ -373,7 +392,15 @@ def lsuv_initialize(
     return report
 
 
-def _rescale(model, batch, probe, target, tolerance, max_iterations):
+def _is_plain_sequential(model, handled):
+    """A Sequential whose handled layers are all its direct layers."""
+    if not isinstance(model, keras.Sequential):
+        return False
+    direct = {id(layer) for layer in model.layers}
+    return all(id(layer) in direct for layer, _ in handled)
+
+
+def _rescale(rerun, probe, target, tolerance, max_iterations):
     layer = probe.layer
     kernel = _kernel(layer)
     variance = probe.variance()
@@ -390,7 +417,7 @@ def _rescale(model, batch, probe, target, tolerance, max_iterations):
         kernel.assign(kernel * factor)
         scale *= factor
         steps += 1
-        model(batch, training=False)
+        rerun()
         variance = probe.variance()
     return LSUVLayerResult(
         layer.name,

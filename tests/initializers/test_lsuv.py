@@ -185,3 +185,37 @@ def test_callback_runs_at_train_begin():
     assert callback.report is not None
     assert callback.report.all_converged
     assert len(callback.report.layers) == 2
+
+
+def test_sequential_layer_by_layer_path_matches_whole_model_path():
+    # A Sequential model is rescaled one layer at a time; a functional
+    # copy of it goes through the general path (a forward pass of the
+    # whole model per step). Both must reach the same kernels.
+    def layers():
+        return [
+            keras.layers.Dense(24, activation="tanh", name=f"d{i}")
+            for i in range(5)
+        ] + [keras.layers.Dense(3, name="out")]
+
+    sequential = keras.Sequential([keras.Input((7,))] + layers())
+    inputs = keras.Input((7,))
+    h = inputs
+    for layer in layers():
+        h = layer(h)
+    functional = keras.Model(inputs, h)
+    x = _x(128, 7) * 2.0
+    reports = [
+        lsuv_initialize(m, x, tolerance=0.02, seed=3)
+        for m in (sequential, functional)
+    ]
+    for a, b in zip(*(r.layers for r in reports), strict=True):
+        assert (a.name, a.status, a.iterations) == (
+            b.name,
+            b.status,
+            b.iterations,
+        )
+        assert a.scale == pytest.approx(b.scale, rel=1e-5)
+        assert a.variance == pytest.approx(b.variance, rel=1e-5)
+    np.testing.assert_allclose(
+        sequential(x).numpy(), functional(x).numpy(), rtol=1e-4, atol=1e-5
+    )
