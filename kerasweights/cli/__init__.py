@@ -18,7 +18,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 # Order here is the order in `kerasweights --help`.
-COMMANDS = ("plugins", "tune", "export", "fairness", "health")
+COMMANDS = ("plugins", "tune", "export", "verify", "fairness", "health")
 
 
 class UsageError(Exception):

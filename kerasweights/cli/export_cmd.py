@@ -33,12 +33,49 @@ def add_parser(subparsers):
         "otherwise seeded synthetic inputs)",
     )
     parser.add_argument(
+        "--tflite",
+        action="store_true",
+        help="also write OUTDIR/model.tflite, converted with TFLite's "
+        "built-in operators only (runs on the stock interpreter) and "
+        "checked against the model",
+    )
+    parser.add_argument(
+        "--tflite-batch-size",
+        metavar="N",
+        type=_positive_int,
+        default=None,
+        help="batch size of the TFLite model (default 1); needs --tflite",
+    )
+    parser.add_argument(
+        "--tflite-time-steps",
+        metavar="T",
+        type=_positive_int,
+        default=None,
+        help="pin unknown non-batch axes (time) of the TFLite model to T "
+        "and unroll recurrent loops if needed (default: keep them "
+        "dynamic); needs --tflite",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print a JSON report on stdout"
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="print nothing on success"
     )
     return parser
+
+
+def _positive_int(text):
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, received {text!r}"
+        )
+    return value
 
 
 def _load_data(path):
@@ -64,12 +101,29 @@ def _load_data(path):
 
 
 def run(args):
+    from kerasweights.cli import UsageError
     from kerasweights.export import export_model_file
     from kerasweights.export.verification import format_signature
 
+    if not args.tflite:
+        for flag, value in (
+            ("--tflite-batch-size", args.tflite_batch_size),
+            ("--tflite-time-steps", args.tflite_time_steps),
+        ):
+            if value is not None:
+                raise UsageError(
+                    f"kerasweights export: {flag} {value} needs --tflite; "
+                    "add --tflite or leave it out"
+                )
     data = _load_data(args.data) if args.data else None
     result = export_model_file(
-        args.model, args.outdir, overwrite=args.overwrite, data=data
+        args.model,
+        args.outdir,
+        overwrite=args.overwrite,
+        data=data,
+        tflite=args.tflite,
+        tflite_batch_size=args.tflite_batch_size or 1,
+        tflite_time_steps=args.tflite_time_steps,
     )
     if args.json:
         print(json.dumps(result, indent=2, default=str))
@@ -88,5 +142,18 @@ def run(args):
         f"{result['check_data']} inputs "
         f"{[list(c.values())[0] for c in verification['cases']]}, max "
         f"difference {verification['max_abs_diff']:.2g}"
+    )
+    if "tflite" in result:
+        tflite = result["tflite"]
+        print(
+            f"  model.tflite: {tflite['strategy']}; checked on "
+            f"{len(tflite['checked'])} batches against the model, max "
+            f"difference {tflite['max_abs_diff']:.2g}"
+        )
+    integrity = result["integrity"]
+    print(
+        f"  weights: SHA-256 of {len(integrity['variables'])} stored "
+        f"variables recorded (overall {integrity['overall'][:16]}); "
+        "recheck with `kerasweights verify OUTDIR`"
     )
     return 0

@@ -34,13 +34,16 @@ __all__ = [
 
 REPORT_NAME = "kerasweights-export.json"
 
-# Top-level names tf.saved_model writes, plus our report.
+TFLITE_NAME = "model.tflite"
+
+# Top-level names tf.saved_model writes, plus our report and TFLite file.
 SAVED_MODEL_ENTRIES = (
     "saved_model.pb",
     "variables",
     "assets",
     "fingerprint.pb",
     REPORT_NAME,
+    TFLITE_NAME,
 )
 
 
@@ -123,6 +126,8 @@ def _write(model, directory, signature):
     import keras
     import tensorflow as tf
 
+    from kerasweights.export.graph_fixes import serving_graph_fixes
+
     names = list(signature["inputs"])
     specs = [
         tf.TensorSpec(s["shape"], tf.as_dtype(s["dtype"]), name=n)
@@ -146,14 +151,23 @@ def _write(model, directory, signature):
             result = [result]
         return dict(zip(output_names, result, strict=True))
 
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    archive.add_endpoint("serve", serve, input_signature=specs)
-    archive.write_out(directory, verbose=False)
+    with serving_graph_fixes(model):
+        archive = keras.export.ExportArchive()
+        archive.track(model)
+        archive.add_endpoint("serve", serve, input_signature=specs)
+        archive.write_out(directory, verbose=False)
+    return archive
 
 
 def export_saved_model(
-    model, directory, overwrite=False, verify=True, data=None
+    model,
+    directory,
+    overwrite=False,
+    verify=True,
+    data=None,
+    tflite=False,
+    tflite_batch_size=1,
+    tflite_time_steps=None,
 ):
     """Write ``model`` as a SavedModel and check it in a fresh process.
 
@@ -173,11 +187,21 @@ def export_saved_model(
             TensorFlow only and compare its outputs with ``model``'s.
         data: Real inputs for the check (an array, or a dict by input
             name); ``None`` uses seeded synthetic inputs.
+        tflite: Also write ``model.tflite``, converted with TFLite's
+            built-in operators and checked against ``model`` (see
+            `kerasweights.export.tflite`).
+        tflite_batch_size: Batch size the TFLite model takes.
+        tflite_time_steps: Pin unknown non-batch axes of the TFLite model
+            to this length (and unroll recurrent loops if needed);
+            ``None`` keeps them dynamic.
 
     Returns:
-        A dict with the ``"directory"``, the ``"signature"`` and, when
-        ``verify`` is true, the ``"verification"`` report. The same dict is
-        written to ``kerasweights-export.json`` in ``directory``.
+        A dict with the ``"directory"``, the ``"signature"``, when
+        ``verify`` is true the ``"verification"`` report, with ``tflite``
+        the ``"tflite"`` report, and ``"integrity"``: the SHA-256 of every
+        stored variable (named by its Keras path), an overall digest and
+        the digest of every file, which `verify_export` rechecks. The same
+        dict is written to ``kerasweights-export.json`` in ``directory``.
 
     Raises:
         InvalidTypeError, InvalidArgumentError: ``model`` cannot be
@@ -186,8 +210,9 @@ def export_saved_model(
             before anything is written).
         OutputExistsError: ``directory`` is in use (see
             `claim_output_folder`).
-        ExportVerificationError: The SavedModel does not reproduce
-            ``model``.
+        ExportVerificationError: The SavedModel (or the TFLite model)
+            does not reproduce ``model``, or no TFLite conversion runs on
+            the stock interpreter.
 
     Example:
 
@@ -198,13 +223,20 @@ def export_saved_model(
     >>> model = keras.Model(inputs, outputs)
     >>> result = export_saved_model(model, "exported_digits")
     """
+    from kerasweights.export.integrity import record_integrity
     from kerasweights.export.output_folder import check_output_folder
     from kerasweights.export.output_folder import claim_output_folder
     from kerasweights.export.output_folder import record_output_files
+    from kerasweights.export.tflite import check_tflite_options
+    from kerasweights.export.tflite import convert_tflite
     from kerasweights.export.verification import validate_check_data
     from kerasweights.export.verification import verify_saved_model
 
     signature = model_signature(model)
+    if tflite:
+        tflite_batch_size, tflite_time_steps = check_tflite_options(
+            signature, tflite_batch_size, tflite_time_steps
+        )
     if data is not None:
         validate_check_data(signature["inputs"], data)
     directory = os.path.abspath(os.fspath(directory))
@@ -216,7 +248,7 @@ def export_saved_model(
     created = _make_parents(parent)
     staging = tempfile.mkdtemp(prefix=".kerasweights-staging-", dir=parent)
     try:
-        _write(model, staging, signature)
+        archive = _write(model, staging, signature)
         result = {
             "directory": directory,
             "signature": {
@@ -227,6 +259,16 @@ def export_saved_model(
         if verify:
             report = verify_saved_model(model, staging, data=data)
             result["verification"] = report.to_dict()
+        if tflite:
+            content, result["tflite"] = convert_tflite(
+                model,
+                batch_size=tflite_batch_size,
+                time_steps=tflite_time_steps,
+                data=data,
+            )
+            with open(os.path.join(staging, TFLITE_NAME), "wb") as f:
+                f.write(content)
+        result["integrity"] = record_integrity(staging, model, archive)
         with open(os.path.join(staging, REPORT_NAME), "w") as f:
             json.dump(result, f, indent=2)
             f.write("\n")
@@ -268,7 +310,15 @@ def _make_parents(path):
     return missing
 
 
-def export_model_file(path, directory, overwrite=False, data=None):
+def export_model_file(
+    path,
+    directory,
+    overwrite=False,
+    data=None,
+    tflite=False,
+    tflite_batch_size=1,
+    tflite_time_steps=None,
+):
     """Load a ``.keras`` file and export it with `export_saved_model`.
 
     The model file is checked before the output folder is touched, and is
@@ -281,6 +331,9 @@ def export_model_file(path, directory, overwrite=False, data=None):
         data: Real check inputs; ``None`` uses the digits test data when the
             model takes digits images ``(8, 8, 1)`` or row sequences
             ``(None|8, 8)``, and seeded synthetic inputs otherwise.
+        tflite: Also write a checked ``model.tflite``.
+        tflite_batch_size: Batch size of the TFLite model.
+        tflite_time_steps: Pin unknown non-batch axes of the TFLite model.
 
     Returns:
         The dict `export_saved_model` returns, plus ``"check_data"``
@@ -307,7 +360,13 @@ def export_model_file(path, directory, overwrite=False, data=None):
     if data is None:
         data, source = _digits_data_for(model)
     result = export_saved_model(
-        model, directory, overwrite=overwrite, data=data
+        model,
+        directory,
+        overwrite=overwrite,
+        data=data,
+        tflite=tflite,
+        tflite_batch_size=tflite_batch_size,
+        tflite_time_steps=tflite_time_steps,
     )
     result["check_data"] = source
     return result
