@@ -81,8 +81,9 @@ def check_tflite_options(signature, batch_size=1, time_steps=None):
     ):
         shapes = {n: s["shape"] for n, s in signature["inputs"].items()}
         raise InvalidArgumentError(
-            f"`time_steps`={time_steps} pins unknown axes, but the model's "
-            f"inputs {shapes} have none besides the batch axis; leave it out."
+            f"`time_steps` (--tflite-time-steps) {time_steps} pins unknown "
+            f"axes, but the model's inputs {shapes} have none besides the "
+            "batch axis; leave it out."
         )
     return batch_size, time_steps
 

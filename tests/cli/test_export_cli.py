@@ -206,3 +206,87 @@ def test_bad_data_exits_2_and_keeps_the_previous_export(
     assert code == 2 and words in line and "'pixels'" in line
     assert _snapshot(out) == before
     assert os.listdir(out.parent) == [out.name]
+
+
+def test_a_savedmodel_folder_given_as_model_exits_2(exported, tmp_path, capsys):
+    _, out = exported
+    code = main(["export", str(out), str(tmp_path / "again")])
+    line = _one_error_line(capsys)
+    assert code == 2 and str(out) in line
+    assert not (tmp_path / "again").exists()
+
+
+def test_an_output_path_that_is_a_file_exits_2(model_file, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    code = main(["export", str(model_file), str(target)])
+    line = _one_error_line(capsys)
+    assert code == 2 and "existing file" in line
+    assert target.read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (["--tflite-batch-size", "2"], "needs --tflite"),
+        (["--tflite-time-steps", "5"], "needs --tflite"),
+        (["--tflite", "--tflite-batch-size", "0"], "positive integer"),
+        (["--tflite", "--tflite-batch-size", "two"], "positive integer"),
+        (["--tflite", "--tflite-time-steps", "-4"], "positive integer"),
+        # The digits conv model has no unknown axis to pin.
+        (["--tflite", "--tflite-time-steps", "8"], "time_steps"),
+    ],
+)
+def test_bad_tflite_options_exit_2_and_write_nothing(
+    model_file, tmp_path, capsys, options, words
+):
+    out = tmp_path / "out"
+    code = main(["export", str(model_file), str(out), *options])
+    line = _one_error_line(capsys)
+    assert code == 2 and words in line
+    assert not out.exists()
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.fixture(scope="module")
+def tflite_export(model_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("tflite") / "sm"
+    code = main(["export", str(model_file), str(out), "--tflite", "-q"])
+    return code, out
+
+
+def test_export_with_tflite_writes_a_checked_model(tflite_export, capsys):
+    code, out = tflite_export
+    assert code == 0
+    with open(out / "kerasweights-export.json") as f:
+        report = json.load(f)
+    assert report["tflite"]["strategy"].startswith("batch pinned to 1")
+    assert report["tflite"]["inputs"]["pixels"]["shape"] == [1, 8, 8, 1]
+    assert "model.tflite" in report["integrity"]["files"]
+    manifest = kerasweights.export.read_manifest(out)
+    assert "model.tflite" in manifest["files"]
+    assert main(["verify", str(out)]) == 0
+
+
+def test_verify_finds_a_changed_tflite_file(tflite_export, tmp_path, capsys):
+    import shutil
+
+    _, out = tflite_export
+    copy = tmp_path / "sm"
+    shutil.copytree(out, copy)
+    with open(copy / "model.tflite", "r+b") as f:
+        f.seek(200)
+        byte = f.read(1)[0]
+        f.seek(200)
+        f.write(bytes([byte ^ 1]))
+    code = main(["verify", str(copy)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "'model.tflite' changed" in err[0]
+
+
+def test_verify_refuses_a_folder_that_is_not_an_export(tmp_path, capsys):
+    assert main(["verify", str(tmp_path)]) == 2
+    line = _one_error_line(capsys)
+    assert "kerasweights export" in line
+    assert main(["verify"]) == 2
+    _one_error_line(capsys)
