@@ -63,17 +63,19 @@ class Chrono(base.SeededInitializer):
 
     When only the input role is present it gets ``-log(u)``.
 
-    Known limit: kerasweights' own cells (JANET, MGU, ...) currently draw
-    their bias block by block, calling the initializer with ``(units,)``
-    per gate, which hides the gate order; use JANET's own
-    ``chrono_max_length`` there, or Chrono on a layer that passes the whole
-    bias.
+    kerasweights' gated cells declare their own layout (``gate_layout`` on
+    the cell and layer classes, e.g. ``PeepholeLSTMCell.gate_layout ==
+    ("input", "forget", "candidate", "output")``) and hand Chrono their
+    whole bias through `for_gate_layout`, so ``Chrono(max_timescale)``
+    needs no layout there. A cell without gates (IndRNN) refuses Chrono
+    with a one-line error.
 
     Args:
         max_timescale: The longest dependency, in steps, the gates should
             hold at the start (the paper's ``T_max``); a number > 2.
-        gate_layout: ``"lstm"``, ``"gru"``, ``"janet"``, ``"mgu"`` or a
-            tuple of gate names.
+        gate_layout: ``"lstm"``, ``"gru"``, ``"janet"``, ``"mgu"``, a
+            tuple of gate names, or ``None`` (default): the layout of the
+            kerasweights cell that uses it, and ``"lstm"`` elsewhere.
         seed: ``None`` or a non-negative int; see docs/initializers.md.
 
     Raises:
@@ -97,22 +99,44 @@ class Chrono(base.SeededInitializer):
     plugin_kind = "initializer"
     plugin_targets = ("bias",)
 
-    def __init__(self, max_timescale=100.0, gate_layout="lstm", seed=None):
+    def __init__(self, max_timescale=100.0, gate_layout=None, seed=None):
         max_timescale = base.positive_float("max_timescale", max_timescale)
         if max_timescale <= 2.0:
             raise InvalidArgumentError(
                 "`max_timescale` must be a number greater than 2. "
                 f"Received: max_timescale={max_timescale!r}"
             )
-        layout = _layout(gate_layout)
+        layout = _layout("lstm" if gate_layout is None else gate_layout)
         super().__init__(seed=seed)
         self.max_timescale = max_timescale
         self.gate_layout = (
             gate_layout
-            if isinstance(gate_layout, str)
+            if gate_layout is None or isinstance(gate_layout, str)
             else (tuple(gate_layout))
         )
         self.gates = layout
+
+    def for_gate_layout(self, layout):
+        """This initializer for a cell whose bias blocks are ``layout``.
+
+        Called by kerasweights' gated cells with their declared layout.
+
+        Returns:
+            A `Chrono` with the same ``max_timescale`` and ``seed`` and
+            ``gate_layout=layout``.
+
+        Raises:
+            InvalidArgumentError: This object was given another explicit
+                ``gate_layout``.
+        """
+        gates = _layout(layout)
+        if self.gate_layout is not None and self.gates != gates:
+            raise InvalidArgumentError(
+                f"Chrono was given gate_layout={self.gate_layout!r}, but the "
+                f"cell's bias blocks are {list(gates)}; pass "
+                "gate_layout=None to use the cell's own layout."
+            )
+        return Chrono(self.max_timescale, tuple(gates), seed=self.seed)
 
     def __call__(self, shape, dtype=None):
         shape = base.check_shape(shape, "Chrono")
@@ -150,9 +174,11 @@ class Chrono(base.SeededInitializer):
 
     def get_config(self):
         layout = self.gate_layout
+        if layout is not None and not isinstance(layout, str):
+            layout = list(layout)
         return {
             "max_timescale": self.max_timescale,
-            "gate_layout": layout if isinstance(layout, str) else list(layout),
+            "gate_layout": layout,
             "seed": self.seed,
         }
 

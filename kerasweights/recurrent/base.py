@@ -79,19 +79,39 @@ def draw(initializer, shape, dtype, *labels):
     return initializer.__class__.from_config(config)(shape, dtype=dtype)
 
 
+def draw_layout(initializer, shape, dtype, layout, *labels):
+    """Draws a whole gate bias with an initializer that reads gate roles.
+
+    ``initializer.for_gate_layout(layout)`` (as `Chrono` has) gives an
+    initializer that knows which block of the bias is which gate; it is
+    then seeded per weight, layer and direction like `draw` (case C12).
+    """
+    aware = initializer.for_gate_layout(layout)
+    return draw(aware, shape, dtype, *labels)
+
+
 class GatedCell(keras.layers.Layer):
     """Base class of the cells: weights per gate block, dropout, states.
 
-    Subclasses set ``state_names`` (one entry per state tensor), implement
-    ``build_weights(input_dim)``, ``project`` and ``recur``, and add their
-    own constructor arguments to ``get_config``.
+    Subclasses set ``state_names`` (one entry per state tensor) and
+    ``gate_layout`` (the role of each block of the bias, in order, such as
+    ``("forget", "candidate")``; ``None`` for a cell without gates),
+    implement ``build_weights(input_dim)``, ``project`` and ``recur``, and
+    add their own constructor arguments to ``get_config``.
 
     Args:
         units: Positive integer, size of the hidden state.
         kernel_initializer: Initializer of the input kernels. Each gate
             block draws its own values (seed derived per block).
         recurrent_initializer: Initializer of the recurrent weights.
-        bias_initializer: Initializer of the biases.
+        bias_initializer: Initializer of the biases. An initializer with a
+            ``for_gate_layout`` method (`kerasweights.initializers.Chrono`)
+            receives the whole bias and the cell's ``gate_layout``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer:
+            Regularizers of the input kernel, the recurrent weights and the
+            bias (``None``: none).
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Constraints applied to the same weights after each update.
         dropout: Fraction of the input units to drop, in [0, 1).
         recurrent_dropout: Fraction of the recurrent units to drop, in
             [0, 1). Only cells with a recurrent connection accept it.
@@ -101,6 +121,8 @@ class GatedCell(keras.layers.Layer):
 
     state_names = ("h",)
     has_recurrent_dropout = True
+    has_recurrent_weights = True
+    gate_layout = None
 
     def __init__(
         self,
@@ -108,6 +130,12 @@ class GatedCell(keras.layers.Layer):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
@@ -120,6 +148,14 @@ class GatedCell(keras.layers.Layer):
             recurrent_initializer
         )
         self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(
+            recurrent_regularizer
+        )
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate(
             "recurrent_dropout", recurrent_dropout
@@ -140,35 +176,66 @@ class GatedCell(keras.layers.Layer):
 
     # Weights ---------------------------------------------------------
 
-    def block_weight(self, name, initializer, rows, blocks, ones_block=None):
+    def block_weight(
+        self, name, initializer, rows, blocks, ones_block=None, role=None
+    ):
         """A ``(rows, blocks * units)`` weight, each block drawn apart.
 
         With ``rows=None`` the weight is a vector of ``blocks * units``; each
         block is drawn as a ``(1, units)`` matrix and flattened, so matrix
         initializers such as ``orthogonal`` also work for vector weights.
         Block ``ones_block`` (if given) starts at one (unit forget bias).
+        ``role`` (``"kernel"``, ``"recurrent"`` or ``"bias"``) picks the
+        regularizer and constraint. The bias (``role="bias"``) of a cell
+        with a ``gate_layout`` is handed whole to an initializer that reads
+        gate layouts (`Chrono`); ``ones_block`` is then not applied.
         """
-
-        def init(shape, dtype=None):
-            part = (1 if rows is None else rows, self.units)
-            pieces = []
-            for i in range(blocks):
-                if i == ones_block:
-                    piece = ops.ones(part, dtype=dtype)
-                else:
-                    piece = draw(
-                        initializer, part, dtype, name, i, self.weight_salt
-                    )
-                pieces.append(piece)
-            value = ops.concatenate(pieces, axis=-1)
-            return ops.reshape(value, shape)
-
         shape = (
             (blocks * self.units,)
             if rows is None
             else (rows, blocks * self.units)
         )
-        return self.add_weight(name=name, shape=shape, initializer=init)
+        salt = self.weight_salt
+        if role == "bias" and hasattr(initializer, "for_gate_layout"):
+            layout = self.gate_layout
+            if layout is None or len(layout) != blocks:
+                raise InvalidArgumentError(
+                    f"{type(self).__name__} has no gates, so "
+                    f"{type(initializer).__name__} has nothing to set; pass "
+                    "another bias_initializer. Received: "
+                    f"bias_initializer={initializer!r}"
+                )
+
+            def init(shape, dtype=None):
+                return draw_layout(
+                    initializer, shape, dtype, layout, name, salt
+                )
+
+        else:
+
+            def init(shape, dtype=None):
+                part = (1 if rows is None else rows, self.units)
+                pieces = []
+                for i in range(blocks):
+                    if i == ones_block:
+                        piece = ops.ones(part, dtype=dtype)
+                    else:
+                        piece = draw(initializer, part, dtype, name, i, salt)
+                    pieces.append(piece)
+                value = ops.concatenate(pieces, axis=-1)
+                return ops.reshape(value, shape)
+
+        regularizer = constraint = None
+        if role is not None:
+            regularizer = getattr(self, f"{role}_regularizer")
+            constraint = getattr(self, f"{role}_constraint")
+        return self.add_weight(
+            name=name,
+            shape=shape,
+            initializer=init,
+            regularizer=regularizer,
+            constraint=constraint,
+        )
 
     def build(self, input_shape):
         input_dim = input_shape[-1]
@@ -188,10 +255,19 @@ class GatedCell(keras.layers.Layer):
     # Computation -----------------------------------------------------
 
     def project(self, inputs):
-        """Input products of one step or a whole sequence."""
+        """Input products of one step or a whole sequence, as a list.
+
+        Each entry has the leading axes of ``inputs``: ``(batch,)`` for a
+        step, ``(batch, time)`` for a sequence. The list is split once,
+        outside the loop, so the loop slices nothing.
+        """
         raise NotImplementedError
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def loop_constants(self):
+        """Tensors ``recur`` needs at every step, computed once per call."""
+        return ()
+
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         """One recurrent step from projected inputs; ``(output, states)``."""
         raise NotImplementedError
 
@@ -224,7 +300,10 @@ class GatedCell(keras.layers.Layer):
         if input_mask is not None:
             inputs = inputs * input_mask
         output, new_states = self.recur(
-            self.project(inputs), states, recurrent_mask
+            self.project(inputs),
+            states,
+            recurrent_mask,
+            self.loop_constants(),
         )
         return output, list(new_states)
 
@@ -248,9 +327,28 @@ class GatedCell(keras.layers.Layer):
             "bias_initializer": keras.initializers.serialize(
                 self.bias_initializer
             ),
+            "kernel_regularizer": keras.regularizers.serialize(
+                self.kernel_regularizer
+            ),
+            "bias_regularizer": keras.regularizers.serialize(
+                self.bias_regularizer
+            ),
+            "kernel_constraint": keras.constraints.serialize(
+                self.kernel_constraint
+            ),
+            "bias_constraint": keras.constraints.serialize(
+                self.bias_constraint
+            ),
             "dropout": self.dropout,
             "seed": self.seed,
         }
+        if self.has_recurrent_weights:
+            config["recurrent_regularizer"] = keras.regularizers.serialize(
+                self.recurrent_regularizer
+            )
+            config["recurrent_constraint"] = keras.constraints.serialize(
+                self.recurrent_constraint
+            )
         if self.has_recurrent_dropout:
             config["recurrent_dropout"] = self.recurrent_dropout
         return {**super().get_config(), **config}
@@ -308,6 +406,14 @@ class GatedRNN(keras.layers.RNN):
     """
 
     cell_class = None
+    gate_layout = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # The cell's bias layout, readable from the layer class (the tuning
+        # search space passes it to gate-aware bias initializers).
+        if cls.cell_class is not None:
+            cls.gate_layout = cls.cell_class.gate_layout
 
     def __init__(
         self,
@@ -416,14 +522,47 @@ class GatedRNN(keras.layers.RNN):
         )
         if input_mask is not None:
             sequences = sequences * ops.expand_dims(input_mask, 1)
-        projected = cell.project(sequences)
+        parts = list(cell.project(sequences))
 
-        scan = getattr(cell, "parallel_scan", None)
-        if scan is not None and cell.use_parallel_scan(
-            sequences.shape[1], self.unroll, training
+        if hasattr(cell, "linear_coefficients"):
+            # h_t = a_t h_{t-1} + b_t with a, b known from the inputs.
+            if cell.use_parallel_scan(
+                sequences.shape[1], self.unroll, training
+            ):
+                scanned = cell.parallel_scan(parts, states, mask)
+            else:
+                scanned = self._linear(parts, states, mask)
+            return self._finish_parallel(scanned, mask)
+        fast = getattr(cell, "fast_sequence", None)
+        if (
+            fast is not None
+            and mask is None
+            and recurrent_mask is None
+            and not self.unroll
         ):
-            return self._finish_parallel(scan(projected, states, mask), mask)
-        return self._sequential(projected, states, mask, recurrent_mask)
+            outputs, new_states = fast(parts, states, self._loop)
+            return outputs[:, -1], outputs, new_states
+        return self._sequential(parts, states, mask, recurrent_mask)
+
+    def _linear(self, parts, states, mask):
+        """Steps ``h_t = a_t h_{t-1} + b_t``: two operations per step."""
+        a, b = self.cell.linear_coefficients(parts)
+        if mask is not None:
+            valid = ops.expand_dims(mask, -1)
+            a = ops.where(valid, a, ops.ones_like(a))
+            b = ops.where(valid, b, ops.zeros_like(b))
+
+        if not self.unroll and keras.backend.backend() == "tensorflow":
+            outputs = _tf_linear_recurrence(a, b, states[0])
+            return outputs, [outputs[:, -1]]
+
+        def step(carry, inputs):
+            h = inputs[0] * carry[0] + inputs[1]
+            return [h], [h]
+
+        xs = (ops.transpose(a, (1, 0, 2)), ops.transpose(b, (1, 0, 2)))
+        carry, outputs = self._loop(step, [states[0]], xs)
+        return outputs, carry
 
     def _finish_parallel(self, result, mask):
         outputs, new_states = result
@@ -439,26 +578,45 @@ class GatedRNN(keras.layers.RNN):
                 last_output = outputs[:, -1]
         return last_output, outputs, new_states
 
-    def _sequential(self, projected, states, mask, recurrent_mask):
+    def _loop(self, step, init, xs):
+        """Runs ``step`` over time-major ``xs``; ``(carry, outputs)``.
+
+        ``step(carry, inputs)`` returns ``(new_carry, emitted)``; the last
+        entry of ``emitted`` is stacked into ``outputs``, batch-major.
+        """
+        if self.unroll:
+            flat = [xs] if not isinstance(xs, (list, tuple)) else list(xs)
+            carry = list(init)
+            emitted = []
+            for t in range(flat[0].shape[0]):
+                step_in = [x[t] for x in flat]
+                if not isinstance(xs, (list, tuple)):
+                    step_in = step_in[0]
+                carry, ys = step(carry, step_in)
+                emitted.append(ys[-1])
+            return list(carry), ops.stack(emitted, axis=1)
+        if keras.backend.backend() == "tensorflow":
+            return _tf_loop(step, list(init), xs)
+        carry, ys = ops.scan(step, list(init), xs)
+        return list(carry), ops.transpose(ys[-1], (1, 0, 2))
+
+    def _sequential(self, parts, states, mask, recurrent_mask):
         cell = self.cell
-        batch = ops.shape(projected)[0]
-        zero_output = ops.zeros(
-            (batch, cell.output_size), dtype=projected.dtype
-        )
+        constants = cell.loop_constants()
+        batch = ops.shape(parts[0])[0]
+        zero_output = ops.zeros((batch, cell.output_size), dtype=parts[0].dtype)
+        count = len(parts)
 
         def step(carry, inputs):
             old_states, old_output = carry[:-1], carry[-1]
-            if mask is None:
-                projected_t = inputs
-            else:
-                projected_t, valid = inputs
+            parts_t = list(inputs[:count])
             output, new_states = cell.recur(
-                projected_t, list(old_states), recurrent_mask
+                parts_t, list(old_states), recurrent_mask, constants
             )
             new_states = list(new_states)
             emitted = output
             if mask is not None:
-                valid = ops.expand_dims(valid, -1)
+                valid = ops.expand_dims(inputs[count], -1)
                 new_states = [
                     ops.where(valid, new, old)
                     for new, old in zip(new_states, old_states, strict=True)
@@ -470,28 +628,11 @@ class GatedRNN(keras.layers.RNN):
                     emitted = output
             return new_states + [output], new_states + [emitted]
 
-        time_major = ops.transpose(projected, (1, 0, 2))
+        xs = [ops.transpose(p, (1, 0, 2)) for p in parts]
         if mask is not None:
-            xs = (time_major, ops.transpose(mask, (1, 0)))
-        else:
-            xs = time_major
+            xs.append(ops.transpose(mask, (1, 0)))
         init = list(states) + [zero_output]
-
-        if self.unroll:
-            carry = init
-            emitted = []
-            for t in range(projected.shape[1]):
-                step_in = (
-                    time_major[t] if mask is None else (time_major[t], xs[1][t])
-                )
-                carry, ys = step(carry, step_in)
-                emitted.append(ys[-1])
-            outputs = ops.stack(emitted, axis=1)
-        elif keras.backend.backend() == "tensorflow":
-            carry, outputs = _tf_loop(step, init, xs)
-        else:
-            carry, ys = ops.scan(step, init, xs)
-            outputs = ops.transpose(ys[-1], (1, 0, 2))
+        carry, outputs = self._loop(step, init, tuple(xs))
         return carry[-1], outputs, list(carry[:-1])
 
     def get_config(self):
@@ -517,43 +658,131 @@ class GatedRNN(keras.layers.RNN):
         return cls(**config)
 
 
-def _tf_loop(step, init, xs):
+# Steps run per iteration of the TensorFlow while loop. On CPU each
+# iteration costs far more than the small element-wise operations of a step
+# (measured in docs/benchmarks-recurrent.md), so a few steps are unrolled
+# inside the loop body.
+STEPS_PER_ITERATION = 8
+
+
+def _tf_loop(step, init, xs, steps_per_iteration=None):
     """A TensorFlow while loop that stacks only the emitted outputs.
 
     ``keras.ops.scan`` stacks the whole carry at every step and sets no
     ``maximum_iterations``, which XLA needs to differentiate a loop; this
-    loop does both, so ``jit_compile=True`` works.
+    loop does both, so ``jit_compile=True`` works. When the time length is
+    static, each iteration runs ``steps_per_iteration`` steps (unrolled in
+    the body) and the remainder is unrolled after the loop.
     """
     import tensorflow as tf
 
     xs_flat = tf.nest.flatten(xs)
-    length = tf.shape(xs_flat[0])[0]
     static_length = xs_flat[0].shape[0]
+    k = steps_per_iteration or STEPS_PER_ITERATION
+    if static_length is None or static_length < 2 * k:
+        k = 1
+    length = (
+        tf.shape(xs_flat[0])[0] if static_length is None else (static_length)
+    )
+    chunks = length // k
+    main = chunks * k
+    if k > 1:
+        chunked = [
+            tf.reshape(x[:main], [chunks, k] + x.shape[1:].as_list())
+            for x in xs_flat
+        ]
+    else:
+        chunked = xs_flat
     inputs = [
-        tf.TensorArray(x.dtype, size=length, element_shape=x.shape[1:]).unstack(
+        tf.TensorArray(x.dtype, size=chunks, element_shape=x.shape[1:]).unstack(
             x
         )
-        for x in xs_flat
+        for x in chunked
     ]
+    out_shape = init[-1].shape if k == 1 else [k] + init[-1].shape.as_list()
     emitted = tf.TensorArray(
-        init[-1].dtype, size=length, element_shape=init[-1].shape
+        init[-1].dtype, size=chunks, element_shape=out_shape
     )
+
+    def run_steps(carry, step_inputs):
+        ys_all = []
+        for flat_in in step_inputs:
+            step_in = tf.nest.pack_sequence_as(xs, flat_in)
+            carry, ys = step(list(carry), step_in)
+            ys_all.append(ys[-1])
+        return carry, ys_all
 
     def body(t, carry, emitted):
-        step_in = tf.nest.pack_sequence_as(xs, [x.read(t) for x in inputs])
-        carry, ys = step(list(carry), step_in)
-        return t + 1, carry, emitted.write(t, ys[-1])
+        read = [x.read(t) for x in inputs]
+        if k == 1:
+            carry, ys = run_steps(carry, [read])
+            return t + 1, carry, emitted.write(t, ys[0])
+        columns = [tf.unstack(r, num=k) for r in read]
+        carry, ys = run_steps(carry, list(zip(*columns, strict=True)))
+        return t + 1, carry, emitted.write(t, tf.stack(ys))
 
     _, carry, emitted = tf.while_loop(
-        lambda t, *_: t < length,
+        lambda t, *_: t < chunks,
         body,
         (tf.constant(0), list(init), emitted),
-        maximum_iterations=length,
+        maximum_iterations=chunks,
     )
-    outputs = tf.transpose(emitted.stack(), (1, 0, 2))
+    stacked = emitted.stack()
+    if k > 1:
+        stacked = tf.reshape(stacked, [main] + init[-1].shape.as_list())
+        tail = [[x[t] for x in xs_flat] for t in range(main, static_length)]
+        if tail:
+            carry, ys = run_steps(carry, tail)
+            stacked = tf.concat([stacked, tf.stack(ys)], axis=0)
+    outputs = tf.transpose(stacked, (1, 0, 2))
     if static_length is not None:
         outputs.set_shape([None, static_length] + outputs.shape[2:].as_list())
     return list(carry), outputs
+
+
+def _tf_linear_loop(a, b, h0):
+    """``h_t = a_t h_{t-1} + b_t`` over time-major ``a``, ``b``.
+
+    Returns every ``h_t``, batch-major.
+    """
+
+    def step(carry, inputs):
+        h = inputs[0] * carry[0] + inputs[1]
+        return [h], [h]
+
+    return _tf_loop(step, [h0], (a, b))[1]
+
+
+def _tf_linear_recurrence(a, b, h0):
+    """``h_t = a_t h_{t-1} + b_t`` for batch-major ``a``, ``b``.
+
+    The gradient is written out as a second linear recurrence run
+    backwards (``g_t = dh_t + a_{t+1} g_{t+1}``, ``da_t = g_t h_{t-1}``,
+    ``db_t = g_t``), so neither loop keeps per-step intermediates for
+    TensorFlow's automatic differentiation of while loops.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def recurrence(a, b, h0):
+        a_t = tf.transpose(a, (1, 0, 2))
+        hs = _tf_linear_loop(a_t, tf.transpose(b, (1, 0, 2)), h0)
+
+        def grad(dh):
+            a_next = tf.concat([a_t[1:], tf.zeros_like(a_t[:1])], 0)
+            dh_t = tf.transpose(dh, (1, 0, 2))
+            g = _tf_linear_loop(
+                tf.reverse(a_next, [0]),
+                tf.reverse(dh_t, [0]),
+                tf.zeros_like(h0),
+            )
+            g = tf.reverse(g, [1])
+            previous = tf.concat([h0[:, None], hs[:, :-1]], axis=1)
+            return g * previous, g, a[:, 0] * g[:, 0]
+
+        return hs, grad
+
+    return recurrence(a, b, h0)
 
 
 SCAN_MODES = ("auto", "parallel", "sequential")
@@ -609,9 +838,9 @@ def wants_parallel(scan, time_steps, unroll, training=True):
 
 def layer_norm(x, gain, bias=None, epsilon=1e-3):
     """Layer normalization over the last axis (Ba et al., 2016)."""
-    mean = ops.mean(x, axis=-1, keepdims=True)
-    variance = ops.var(x, axis=-1, keepdims=True)
-    out = (x - mean) * ops.rsqrt(variance + epsilon) * gain
+    centred = x - ops.mean(x, axis=-1, keepdims=True)
+    variance = ops.mean(ops.square(centred), axis=-1, keepdims=True)
+    out = centred * (ops.rsqrt(variance + epsilon) * gain)
     return out if bias is None else out + bias
 
 
@@ -632,8 +861,13 @@ def log_positive_tanh(x):
 
 
 def positive_tanh(x):
-    """``g(x) = x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below."""
-    return ops.where(x >= 0, x + 0.5, ops.sigmoid(ops.minimum(x, 0.0)))
+    """``g(x) = x + 0.5`` for ``x >= 0``, ``sigmoid(x)`` below.
+
+    Written as ``max(x + 0.5, sigmoid(x))``, which is the same function
+    (``sigmoid(x) < x + 0.5`` for ``x > 0`` and ``>`` for ``x < 0``) in
+    three element-wise operations.
+    """
+    return ops.maximum(x + 0.5, ops.sigmoid(x))
 
 
 def log_space_scan(log_a, log_b, h0, mask=None):

@@ -51,6 +51,12 @@ class IndRNNCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer=None,
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
@@ -63,6 +69,12 @@ class IndRNNCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
@@ -72,20 +84,26 @@ class IndRNNCell(GatedCell):
 
     def build_weights(self, input_dim):
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, 1
+            "kernel", self.kernel_initializer, input_dim, 1, role="kernel"
         )
         self.recurrent_kernel = self.block_weight(
-            "recurrent_kernel", self.recurrent_initializer, None, 1
+            "recurrent_kernel",
+            self.recurrent_initializer,
+            None,
+            1,
+            role="recurrent",
         )
-        self.bias = self.block_weight("bias", self.bias_initializer, None, 1)
+        self.bias = self.block_weight(
+            "bias", self.bias_initializer, None, 1, role="bias"
+        )
 
     def project(self, inputs):
-        return ops.matmul(inputs, self.kernel) + self.bias
+        return [ops.matmul(inputs, self.kernel) + self.bias]
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         h = states[0]
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        h_new = self.activation(projected + self.recurrent_kernel * h_in)
+        h_new = self.activation(parts[0] + self.recurrent_kernel * h_in)
         return h_new, [h_new]
 
     def get_config(self):

@@ -7,6 +7,7 @@ from kerasweights.errors import InvalidArgumentError
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.base import _derived_seed
+from kerasweights.recurrent.base import draw
 
 __all__ = ["JANETCell", "JANET"]
 
@@ -51,6 +52,8 @@ class JANETCell(GatedCell):
         the forget gate", 2018. https://arxiv.org/abs/1804.04849
     """
 
+    gate_layout = ("forget", "candidate")
+
     def __init__(
         self,
         units,
@@ -60,6 +63,12 @@ class JANETCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
@@ -70,6 +79,12 @@ class JANETCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
@@ -90,14 +105,18 @@ class JANETCell(GatedCell):
 
     def build_weights(self, input_dim):
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, 2
+            "kernel", self.kernel_initializer, input_dim, 2, role="kernel"
         )
         self.recurrent_kernel = self.block_weight(
-            "recurrent_kernel", self.recurrent_initializer, self.units, 2
+            "recurrent_kernel",
+            self.recurrent_initializer,
+            self.units,
+            2,
+            role="recurrent",
         )
         if self.chrono_max_length is None:
             self.bias = self.block_weight(
-                "bias", self.bias_initializer, None, 2
+                "bias", self.bias_initializer, None, 2, role="bias"
             )
             return
 
@@ -117,25 +136,36 @@ class JANETCell(GatedCell):
                 dtype=dtype,
                 seed=seed,
             )
-            rest = self.bias_initializer((self.units,), dtype=dtype)
-            return ops.concatenate([ops.log(draws), rest])
+            rest = draw(
+                self.bias_initializer,
+                (1, self.units),
+                dtype,
+                "bias",
+                1,
+                self.weight_salt,
+            )
+            return ops.concatenate([ops.log(draws), ops.reshape(rest, (-1,))])
 
         self.bias = self.add_weight(
-            name="bias", shape=(2 * self.units,), initializer=chrono
+            name="bias",
+            shape=(2 * self.units,),
+            initializer=chrono,
+            regularizer=self.bias_regularizer,
+            constraint=self.bias_constraint,
         )
 
     def project(self, inputs):
-        return ops.matmul(inputs, self.kernel) + self.bias
+        # Kept whole: one addition to the fused recurrent product per step.
+        return [ops.matmul(inputs, self.kernel) + self.bias]
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         h = states[0]
-        u = self.units
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        z = projected + ops.matmul(h_in, self.recurrent_kernel)
-        s = z[..., :u]
-        candidate = self.activation(z[..., u:])
-        h_new = ops.sigmoid(s) * h + (1.0 - ops.sigmoid(s - self.beta)) * (
-            candidate
+        z = parts[0] + ops.matmul(h_in, self.recurrent_kernel)
+        s, c = ops.split(z, 2, axis=-1)
+        # 1 - sigmoid(s - beta) = sigmoid(beta - s).
+        h_new = ops.sigmoid(s) * h + ops.sigmoid(self.beta - s) * (
+            self.activation(c)
         )
         return h_new, [h_new]
 

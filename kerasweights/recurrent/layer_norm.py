@@ -29,6 +29,12 @@ class _LayerNormCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         gamma_initializer="ones",
         beta_initializer="zeros",
         layer_norm_epsilon=1e-3,
@@ -42,6 +48,12 @@ class _LayerNormCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
@@ -56,13 +68,22 @@ class _LayerNormCell(GatedCell):
     def build_weights(self, input_dim):
         n = self.blocks
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, n
+            "kernel", self.kernel_initializer, input_dim, n, role="kernel"
         )
         self.recurrent_kernel = self.block_weight(
-            "recurrent_kernel", self.recurrent_initializer, self.units, n
+            "recurrent_kernel",
+            self.recurrent_initializer,
+            self.units,
+            n,
+            role="recurrent",
         )
         self.bias = self.block_weight(
-            "bias", self.bias_initializer, None, n, self.forget_block
+            "bias",
+            self.bias_initializer,
+            None,
+            n,
+            self.forget_block,
+            role="bias",
         )
         self.input_gamma = self.block_weight(
             "input_gamma", self.gamma_initializer, None, n
@@ -73,10 +94,10 @@ class _LayerNormCell(GatedCell):
 
     def project(self, inputs):
         z = ops.matmul(inputs, self.kernel)
-        return (
+        return [
             layer_norm(z, self.input_gamma, epsilon=self.layer_norm_epsilon)
             + self.bias
-        )
+        ]
 
     def normalised_recurrent(self, h, recurrent_mask):
         h_in = h if recurrent_mask is None else h * recurrent_mask
@@ -139,6 +160,7 @@ class LayerNormLSTMCell(_LayerNormCell):
     state_names = ("h", "c")
     blocks = 4
     forget_block = 1
+    gate_layout = ("input", "forget", "candidate", "output")
 
     def build_weights(self, input_dim):
         super().build_weights(input_dim)
@@ -149,19 +171,17 @@ class LayerNormLSTMCell(_LayerNormCell):
             "cell_beta", self.beta_initializer, None, 1
         )
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         h, c = states
-        u = self.units
-        z = projected + self.normalised_recurrent(h, recurrent_mask)
-        i = self.recurrent_activation(z[..., :u])
-        f = self.recurrent_activation(z[..., u : 2 * u])
-        g = self.activation(z[..., 2 * u : 3 * u])
-        o = self.recurrent_activation(z[..., 3 * u :])
-        c_new = f * c + i * g
+        z = parts[0] + self.normalised_recurrent(h, recurrent_mask)
+        i, f, g, o = ops.split(z, 4, axis=-1)
+        c_new = self.recurrent_activation(f) * c + self.recurrent_activation(
+            i
+        ) * self.activation(g)
         normalised = layer_norm(
             c_new, self.cell_gamma, self.cell_beta, self.layer_norm_epsilon
         )
-        h_new = o * self.activation(normalised)
+        h_new = self.recurrent_activation(o) * self.activation(normalised)
         return h_new, [h_new, c_new]
 
 
@@ -199,17 +219,23 @@ class LayerNormGRUCell(_LayerNormCell):
     """
 
     blocks = 3
+    # h_t = z h_{t-1} + (1 - z) n: z keeps the old state (forget role).
+    gate_layout = ("forget", "reset", "candidate")
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def project(self, inputs):
+        return ops.split(super().project(inputs)[0], 3, axis=-1)
+
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         h = states[0]
-        u = self.units
-        s = self.normalised_recurrent(h, recurrent_mask)
-        z = self.recurrent_activation(projected[..., :u] + s[..., :u])
-        r = self.recurrent_activation(
-            projected[..., u : 2 * u] + s[..., u : 2 * u]
+        a_z, a_r, a_n = parts
+        s_z, s_r, s_n = ops.split(
+            self.normalised_recurrent(h, recurrent_mask), 3, axis=-1
         )
-        n = self.activation(projected[..., 2 * u :] + r * s[..., 2 * u :])
-        h_new = z * h + (1.0 - z) * n
+        z = self.recurrent_activation(a_z + s_z)
+        r = self.recurrent_activation(a_r + s_r)
+        n = self.activation(a_n + r * s_n)
+        # z h + (1 - z) n, with one operation fewer.
+        h_new = n + z * (h - n)
         return h_new, [h_new]
 
 

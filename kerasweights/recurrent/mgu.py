@@ -47,6 +47,10 @@ class MGUCell(GatedCell):
         https://arxiv.org/abs/1603.09420
     """
 
+    # h_t = (1 - f) h_{t-1} + f c~_t: the gate multiplies the candidate,
+    # so for chrono it plays the input gate.
+    gate_layout = ("input", "candidate")
+
     def __init__(
         self,
         units,
@@ -55,6 +59,12 @@ class MGUCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
@@ -65,6 +75,12 @@ class MGUCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
@@ -75,33 +91,44 @@ class MGUCell(GatedCell):
 
     def build_weights(self, input_dim):
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, 2
+            "kernel", self.kernel_initializer, input_dim, 2, role="kernel"
         )
         # Two recurrent matrices rather than one sliced at every step: the
         # second product needs the gate first, and slicing a weight inside
         # the loop costs a full-size gradient per step.
         self.recurrent_kernel_f = self.block_weight(
-            "recurrent_kernel_f", self.recurrent_initializer, self.units, 1
+            "recurrent_kernel_f",
+            self.recurrent_initializer,
+            self.units,
+            1,
+            role="recurrent",
         )
         self.recurrent_kernel_h = self.block_weight(
-            "recurrent_kernel_h", self.recurrent_initializer, self.units, 1
+            "recurrent_kernel_h",
+            self.recurrent_initializer,
+            self.units,
+            1,
+            role="recurrent",
         )
-        self.bias = self.block_weight("bias", self.bias_initializer, None, 2)
+        self.bias = self.block_weight(
+            "bias", self.bias_initializer, None, 2, role="bias"
+        )
 
     def project(self, inputs):
-        return ops.matmul(inputs, self.kernel) + self.bias
+        return ops.split(ops.matmul(inputs, self.kernel) + self.bias, 2, -1)
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         h = states[0]
-        u = self.units
+        x_f, x_h = parts
         h_in = h if recurrent_mask is None else h * recurrent_mask
         f = self.recurrent_activation(
-            projected[..., :u] + ops.matmul(h_in, self.recurrent_kernel_f)
+            x_f + ops.matmul(h_in, self.recurrent_kernel_f)
         )
         candidate = self.activation(
-            projected[..., u:] + ops.matmul(f * h_in, self.recurrent_kernel_h)
+            x_h + ops.matmul(f * h_in, self.recurrent_kernel_h)
         )
-        h_new = (1.0 - f) * h + f * candidate
+        # (1 - f) h + f c, with one operation fewer.
+        h_new = h + f * (candidate - h)
         return h_new, [h_new]
 
     def get_config(self):

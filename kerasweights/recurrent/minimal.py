@@ -19,6 +19,7 @@ class _MinimalCell(GatedCell):
     """Common part: no recurrent weights, a parallel scan for sequences."""
 
     has_recurrent_dropout = False
+    has_recurrent_weights = False
     blocks = 2
 
     def __init__(
@@ -27,6 +28,10 @@ class _MinimalCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         seed=None,
         scan="auto",
@@ -37,6 +42,10 @@ class _MinimalCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=0.0,
             seed=seed,
@@ -46,23 +55,33 @@ class _MinimalCell(GatedCell):
 
     def build_weights(self, input_dim):
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, self.blocks
+            "kernel",
+            self.kernel_initializer,
+            input_dim,
+            self.blocks,
+            role="kernel",
         )
         self.bias = self.block_weight(
-            "bias", self.bias_initializer, None, self.blocks
+            "bias", self.bias_initializer, None, self.blocks, role="bias"
         )
 
     def project(self, inputs):
-        return ops.matmul(inputs, self.kernel) + self.bias
+        z = ops.matmul(inputs, self.kernel) + self.bias
+        return ops.split(z, self.blocks, axis=-1)
 
     def use_parallel_scan(self, time_steps, unroll, training=True):
         return wants_parallel(self.scan, time_steps, unroll, training)
 
-    def parallel_scan(self, projected, states, mask=None):
+    def parallel_scan(self, parts, states, mask=None):
         """All states of a sequence at once; ``(outputs, [last state])``."""
-        log_a, log_b = self.log_coefficients(projected)
+        log_a, log_b = self.log_coefficients(parts)
         h = log_space_scan(log_a, log_b, states[0], mask)
         return h, [h[:, -1]]
+
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
+        a, b = self.linear_coefficients(parts)
+        h_new = a * states[0] + b
+        return h_new, [h_new]
 
     def get_config(self):
         return {**super().get_config(), "scan": self.scan}
@@ -106,19 +125,20 @@ class MinGRUCell(_MinimalCell):
 
     blocks = 2
 
-    def log_coefficients(self, projected):
-        u = self.units
-        k_z, k_h = projected[..., :u], projected[..., u:]
+    # h_t = (1 - z) h_{t-1} + z h~_t: z multiplies the candidate, so for
+    # chrono it plays the input gate.
+    gate_layout = ("input", "candidate")
+
+    def linear_coefficients(self, parts):
+        """``(a, b)`` with ``h_t = a_t h_{t-1} + b_t``."""
+        k_z, k_h = parts
+        return ops.sigmoid(-k_z), ops.sigmoid(k_z) * positive_tanh(k_h)
+
+    def log_coefficients(self, parts):
+        k_z, k_h = parts
         log_a = log_sigmoid(-k_z)
         log_b = log_sigmoid(k_z) + log_positive_tanh(k_h)
         return log_a, log_b
-
-    def recur(self, projected, states, recurrent_mask=None):
-        u = self.units
-        z = ops.sigmoid(projected[..., :u])
-        candidate = positive_tanh(projected[..., u:])
-        h_new = (1.0 - z) * states[0] + z * candidate
-        return h_new, [h_new]
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
@@ -158,25 +178,24 @@ class MinLSTMCell(_MinimalCell):
 
     blocks = 3
 
-    def _log_gates(self, projected):
-        u = self.units
-        k_f, k_i = projected[..., :u], projected[..., u : 2 * u]
+    gate_layout = ("forget", "input", "candidate")
+
+    def _log_gates(self, k_f, k_i):
         diff = ops.softplus(-k_f) - ops.softplus(-k_i)
         return -ops.softplus(diff), -ops.softplus(-diff)
 
-    def log_coefficients(self, projected):
-        log_f, log_i = self._log_gates(projected)
-        k_h = projected[..., 2 * self.units :]
-        return log_f, log_i + log_positive_tanh(k_h)
-
-    def recur(self, projected, states, recurrent_mask=None):
-        u = self.units
-        f = ops.sigmoid(projected[..., :u])
-        i = ops.sigmoid(projected[..., u : 2 * u])
-        candidate = positive_tanh(projected[..., 2 * u :])
+    def linear_coefficients(self, parts):
+        """``(a, b)`` with ``h_t = a_t h_{t-1} + b_t``."""
+        k_f, k_i, k_h = parts
+        f = ops.sigmoid(k_f)
+        i = ops.sigmoid(k_i)
         total = f + i
-        h_new = (f / total) * states[0] + (i / total) * candidate
-        return h_new, [h_new]
+        return f / total, (i / total) * positive_tanh(k_h)
+
+    def log_coefficients(self, parts):
+        k_f, k_i, k_h = parts
+        log_f, log_i = self._log_gates(k_f, k_i)
+        return log_f, log_i + log_positive_tanh(k_h)
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")

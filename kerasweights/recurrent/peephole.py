@@ -40,6 +40,7 @@ class PeepholeLSTMCell(GatedCell):
     """
 
     state_names = ("h", "c")
+    gate_layout = ("input", "forget", "candidate", "output")
 
     def __init__(
         self,
@@ -49,6 +50,12 @@ class PeepholeLSTMCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="orthogonal",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         peephole_initializer="glorot_uniform",
         dropout=0.0,
         recurrent_dropout=0.0,
@@ -60,6 +67,12 @@ class PeepholeLSTMCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=recurrent_dropout,
             seed=seed,
@@ -71,31 +84,38 @@ class PeepholeLSTMCell(GatedCell):
 
     def build_weights(self, input_dim):
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, 4
+            "kernel", self.kernel_initializer, input_dim, 4, role="kernel"
         )
         self.recurrent_kernel = self.block_weight(
-            "recurrent_kernel", self.recurrent_initializer, self.units, 4
+            "recurrent_kernel",
+            self.recurrent_initializer,
+            self.units,
+            4,
+            role="recurrent",
         )
         self.bias = self.block_weight(
-            "bias", self.bias_initializer, None, 4, ones_block=1
+            "bias", self.bias_initializer, None, 4, ones_block=1, role="bias"
         )
         self.peephole = self.block_weight(
             "peephole", self.peephole_initializer, None, 3
         )
 
     def project(self, inputs):
-        return ops.matmul(inputs, self.kernel) + self.bias
+        return [ops.matmul(inputs, self.kernel) + self.bias]
 
-    def recur(self, projected, states, recurrent_mask=None):
+    def loop_constants(self):
+        return tuple(ops.split(self.peephole, 3))
+
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         h, c = states
-        u = self.units
+        p_i, p_f, p_o = constants
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        z = projected + ops.matmul(h_in, self.recurrent_kernel)
-        p = self.peephole
-        i = self.recurrent_activation(z[..., :u] + p[:u] * c)
-        f = self.recurrent_activation(z[..., u : 2 * u] + p[u : 2 * u] * c)
-        c_new = f * c + i * self.activation(z[..., 2 * u : 3 * u])
-        o = self.recurrent_activation(z[..., 3 * u :] + p[2 * u :] * c_new)
+        z = parts[0] + ops.matmul(h_in, self.recurrent_kernel)
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)
+        i = self.recurrent_activation(z_i + p_i * c)
+        f = self.recurrent_activation(z_f + p_f * c)
+        c_new = f * c + i * self.activation(z_c)
+        o = self.recurrent_activation(z_o + p_o * c_new)
         h_new = o * self.activation(c_new)
         return h_new, [h_new, c_new]
 

@@ -44,6 +44,8 @@ class SRUCell(GatedCell):
     """
 
     has_recurrent_dropout = False
+    # c_t = f c_{t-1} + (1 - f) W x_t: f keeps the old state.
+    gate_layout = ("forget", "reset")
 
     def __init__(
         self,
@@ -52,6 +54,12 @@ class SRUCell(GatedCell):
         kernel_initializer="glorot_uniform",
         recurrent_initializer="glorot_uniform",
         bias_initializer="zeros",
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
         dropout=0.0,
         seed=None,
         **kwargs,
@@ -61,6 +69,12 @@ class SRUCell(GatedCell):
             kernel_initializer=kernel_initializer,
             recurrent_initializer=recurrent_initializer,
             bias_initializer=bias_initializer,
+            kernel_regularizer=kernel_regularizer,
+            recurrent_regularizer=recurrent_regularizer,
+            bias_regularizer=bias_regularizer,
+            kernel_constraint=kernel_constraint,
+            recurrent_constraint=recurrent_constraint,
+            bias_constraint=bias_constraint,
             dropout=dropout,
             recurrent_dropout=0.0,
             seed=seed,
@@ -72,33 +86,73 @@ class SRUCell(GatedCell):
         self.highway_projection = input_dim != self.units
         blocks = 4 if self.highway_projection else 3
         self.kernel = self.block_weight(
-            "kernel", self.kernel_initializer, input_dim, blocks
+            "kernel", self.kernel_initializer, input_dim, blocks, role="kernel"
         )
         self.recurrent_kernel = self.block_weight(
-            "recurrent_kernel", self.recurrent_initializer, None, 2
+            "recurrent_kernel",
+            self.recurrent_initializer,
+            None,
+            2,
+            role="recurrent",
         )
-        self.bias = self.block_weight("bias", self.bias_initializer, None, 2)
+        self.bias = self.block_weight(
+            "bias", self.bias_initializer, None, 2, role="bias"
+        )
 
     def project(self, inputs):
-        u = self.units
+        """``[W x, W_f x + b_f, W_r x + b_r, x']``."""
         z = ops.matmul(inputs, self.kernel)
-        gates = z[..., u : 3 * u] + self.bias
-        highway = z[..., 3 * u :] if self.highway_projection else inputs
-        return ops.concatenate([z[..., :u], gates, highway], axis=-1)
+        if self.highway_projection:
+            candidate, gates, highway = ops.split(
+                z, [self.units, 3 * self.units], axis=-1
+            )
+        else:
+            candidate, gates = ops.split(z, [self.units], axis=-1)
+            highway = inputs
+        x_f, x_r = ops.split(gates + self.bias, 2, axis=-1)
+        return [candidate, x_f, x_r, highway]
 
-    def recur(self, projected, states, recurrent_mask=None):
-        u = self.units
+    def loop_constants(self):
+        return tuple(ops.split(self.recurrent_kernel, 2))
+
+    def recur(self, parts, states, recurrent_mask=None, constants=()):
         c = states[0]
-        candidate = projected[..., :u]
-        f = ops.sigmoid(
-            projected[..., u : 2 * u] + self.recurrent_kernel[:u] * c
-        )
-        r = ops.sigmoid(
-            projected[..., 2 * u : 3 * u] + self.recurrent_kernel[u:] * c
-        )
-        c_new = f * c + (1.0 - f) * candidate
-        h = r * self.activation(c_new) + (1.0 - r) * projected[..., 3 * u :]
+        candidate, x_f, x_r, highway = parts
+        v_f, v_r = constants
+        f = ops.sigmoid(x_f + v_f * c)
+        r = ops.sigmoid(x_r + v_r * c)
+        # f c + (1 - f) x~ and r g(c) + (1 - r) x', one operation fewer each.
+        c_new = candidate + f * (c - candidate)
+        h = highway + r * (self.activation(c_new) - highway)
         return h, [c_new]
+
+    def fast_sequence(self, parts, states, loop):
+        """A whole unmasked sequence, stepping only what needs ``c_{t-1}``.
+
+        The reset gate and the output depend on ``c_{t-1}`` and ``c_t``
+        but feed nothing back, so only the forget gate and ``c`` stay in
+        the loop; ``r`` and ``h`` are computed for all steps at once.
+        """
+        candidate, x_f, x_r, highway = parts
+        v_f, v_r = self.loop_constants()
+
+        def step(carry, inputs):
+            c = carry[0]
+            cand_t, x_f_t = inputs
+            c_new = cand_t + ops.sigmoid(x_f_t + v_f * c) * (c - cand_t)
+            return [c_new], [c_new]
+
+        xs = (
+            ops.transpose(candidate, (1, 0, 2)),
+            ops.transpose(x_f, (1, 0, 2)),
+        )
+        carry, cells = loop(step, [states[0]], xs)
+        previous = ops.concatenate(
+            [ops.expand_dims(states[0], 1), cells[:, :-1]], axis=1
+        )
+        r = ops.sigmoid(x_r + v_r * previous)
+        h = highway + r * (self.activation(cells) - highway)
+        return h, carry
 
     def get_config(self):
         return {

@@ -49,3 +49,70 @@ def test_cell_specific_arguments():
         JANET(3, chrono_max_length=2)
     with pytest.raises(InvalidArgumentError, match="scan='fast'"):
         MinGRU(3, scan="fast")
+
+
+OURS = [cls for cls in LAYERS if _ours(cls)]
+
+
+@pytest.mark.parametrize("cls", OURS, ids=lambda c: c.__name__)
+def test_regularizers_add_the_right_losses(cls):
+    import keras
+    import numpy as np
+
+    args = cls.cell_arguments()
+    roles = {
+        "kernel": ["kernel"],
+        "recurrent": [
+            "recurrent_kernel",
+            "recurrent_kernel_f",
+            "recurrent_kernel_h",
+        ],
+        "bias": ["bias"],
+    }
+    kwargs = {
+        f"{role}_regularizer": keras.regularizers.L2(0.5)
+        for role in roles
+        if f"{role}_regularizer" in args
+    }
+    layer = cls(3, activity_regularizer=keras.regularizers.L1(0.25), **kwargs)
+    x = np.random.default_rng(0).normal(size=(2, 4, 5)).astype("float32")
+    out = keras.ops.convert_to_numpy(layer(x))
+    cell = layer.cell
+    want = 0.0
+    for role, names in roles.items():
+        if f"{role}_regularizer" not in kwargs:
+            continue
+        for name in names:
+            weight = getattr(cell, name, None)
+            if weight is not None:
+                want += 0.5 * float(np.sum(np.square(weight.numpy())))
+    # Keras divides an activity penalty by the batch size.
+    want += 0.25 * float(np.sum(np.abs(out))) / x.shape[0]
+    got = sum(float(keras.ops.convert_to_numpy(v)) for v in layer.losses)
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    assert "recurrent_regularizer" in kwargs or not any(
+        getattr(cell, n, None) is not None for n in roles["recurrent"]
+    )
+
+
+@pytest.mark.parametrize("cls", OURS, ids=lambda c: c.__name__)
+def test_constraints_hold_after_a_training_step(cls):
+    import keras
+    import numpy as np
+
+    layer = cls(
+        3,
+        kernel_constraint="non_neg",
+        bias_constraint=keras.constraints.MinMaxNorm(0.0, 0.5, axis=0),
+    )
+    model = keras.Sequential(
+        [keras.Input((4, 5)), layer, keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(1.0), "mse")
+    rng = np.random.default_rng(1)
+    model.train_on_batch(
+        rng.normal(size=(8, 4, 5)).astype("float32"),
+        rng.normal(size=(8, 1)).astype("float32"),
+    )
+    assert layer.cell.kernel.numpy().min() >= 0.0
+    assert np.abs(layer.cell.bias.numpy()).max() <= 0.5 + 1e-6

@@ -16,10 +16,24 @@ from conftest import seeded
 
 def _non_default_kwargs(cls):
     kwargs = {"seed": 11}
-    if "dropout" in cls.cell_arguments():
+    args = cls.cell_arguments()
+    if "dropout" in args:
         kwargs["dropout"] = 0.1
-    if "recurrent_dropout" in cls.cell_arguments():
+    if "recurrent_dropout" in args:
         kwargs["recurrent_dropout"] = 0.2
+    # Regularizers and constraints travel too (a constraint that leaves
+    # these weights unchanged, so the outputs still compare).
+    for role in ("kernel", "recurrent", "bias"):
+        if f"{role}_regularizer" in args:
+            kwargs[f"{role}_regularizer"] = keras.regularizers.L1L2(
+                l1=0.01, l2=0.02
+            )
+        if f"{role}_constraint" in args:
+            kwargs[f"{role}_constraint"] = keras.constraints.MaxNorm(
+                100.0, axis=0
+            )
+    if cls.__module__.startswith("kerasweights."):
+        kwargs["activity_regularizer"] = "l2"
     return kwargs
 
 
