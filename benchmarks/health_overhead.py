@@ -72,6 +72,8 @@ NETS = {
 }
 VARIANTS = {
     "none": None,
+    # A second copy without the callback: the noise floor of the machine.
+    "none (control)": None,
     "every step": 1,
     "every 10th step": 10,
 }
@@ -92,7 +94,7 @@ class EpochTimer(keras.callbacks.Callback):
         )
 
 
-def measure(net, rounds, epochs, batch_size):
+def measure(net, rounds, epochs, batch_size, jit_compile=False):
     build, shape = NETS[net]
     x, y = digits()
     x = shape(x)
@@ -101,7 +103,9 @@ def measure(net, rounds, epochs, batch_size):
     for name in VARIANTS:
         keras.utils.set_random_seed(0)
         model = build()
-        model.compile("adam", "sparse_categorical_crossentropy")
+        model.compile(
+            "adam", "sparse_categorical_crossentropy", jit_compile=jit_compile
+        )
         models[name] = model
     samples = {(name, c): [] for name in VARIANTS for c in (0, 1)}
     names = list(VARIANTS)
@@ -132,35 +136,46 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=None)
+    parser.add_argument(
+        "--jit-compile", action="store_true", help="compile with XLA"
+    )
     args = parser.parse_args(argv)
+    nets = args.nets or list(NETS)
 
     print(
         f"digits, batch {args.batch_size}, {args.rounds} rounds x "
         f"{args.epochs - 1} timed epochs per variant, median ms per step"
     )
+    load = os.getloadavg()[0]
     results = {
-        net: measure(net, args.rounds, args.epochs, args.batch_size)
-        for net in NETS
+        net: measure(
+            net, args.rounds, args.epochs, args.batch_size, args.jit_compile
+        )
+        for net in nets
     }
+    print(
+        f"load average (1 min): {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
     for clock, label in ((0, "wall time"), (1, "process CPU time")):
         print()
         print(f"{label}:")
         print()
         print(
-            "| network | no callback | every step | overhead | every 10th "
-            "step | overhead |"
+            "| network | no callback | control (no callback) | every step "
+            "| every 10th step |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|")
         for net, med in results.items():
             base = med["none", clock]
-            every = med["every step", clock]
-            tenth = med["every 10th step", clock]
-            print(
-                f"| {net} | {1000 * base:.3f} | {1000 * every:.3f} | "
-                f"{100 * (every / base - 1):+.1f}% | {1000 * tenth:.3f} | "
-                f"{100 * (tenth / base - 1):+.1f}% |",
-                flush=True,
-            )
+            cells = [f"{1000 * base:.3f}"]
+            for name in ("none (control)", "every step", "every 10th step"):
+                value = med[name, clock]
+                cells.append(
+                    f"{1000 * value:.3f} ({100 * (value / base - 1):+.1f}%)"
+                )
+            print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

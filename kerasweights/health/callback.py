@@ -9,6 +9,7 @@ import threading
 import warnings
 
 import keras
+import numpy as np
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
@@ -75,8 +76,12 @@ class GradientHealth(keras.callbacks.Callback):
         on_problem: ``"warn"`` (a `GradientHealthWarning`, training goes
             on), ``"stop"`` (warn and stop training cleanly) or
             ``"raise"`` (raise `GradientHealthError` from ``fit``).
-        log_dir: Optional directory for TensorBoard scalars (global and
-            per-layer gradient norms, loss, update ratio).
+        log_dir: Optional directory for TensorBoard (in its
+            ``gradient_health`` subfolder): scalars of every recorded step
+            (global and per-layer gradient norms, loss, update ratio) and,
+            at each read of the ring buffer, a histogram per layer of the
+            latest recorded step's gradients. Keeping those gradients
+            costs one copy of them per recorded step.
         patience: Recorded steps in a row a symptom must persist before it
             is reported.
         dead_steps: Recorded steps in a row a ReLU unit must be zero on the
@@ -193,6 +198,7 @@ class GradientHealth(keras.callbacks.Callback):
         self._lock = _NoLock()
         self._epoch_start = 0
         self._seen = 0
+        self._calls = 0
         self._unread = 0
         self._writer = None
 
@@ -225,6 +231,7 @@ class GradientHealth(keras.callbacks.Callback):
             every_n_steps=self.every_n_steps,
             dead_steps=self.dead_steps,
             watch_activations=self.watch_activations,
+            keep_gradients=self.log_dir is not None,
         )
         self._tap.install()
         if self.log_dir is not None:
@@ -241,6 +248,19 @@ class GradientHealth(keras.callbacks.Callback):
         # training loop free of a host sync per step. "stop" and "raise"
         # run in step with training so the recovery point is exact.
         return self.on_problem == "warn"
+
+    def on_train_batch_begin(self, batch, logs=None):
+        tap = self._tap
+        if tap is None or not tap.two_functions:
+            return
+        # One step per call: run the tapped step only when it is recorded,
+        # the model's own (no statistics at all) in between.
+        recorded = self._calls % self.every_n_steps == 0
+        self._calls += 1
+        tap.use_plain(not recorded)
+        self.model.train_function = (
+            tap.tapped_function if recorded else tap.plain_function
+        )
 
     def on_train_batch_end(self, batch, logs=None):
         with self._lock:
@@ -293,16 +313,14 @@ class GradientHealth(keras.callbacks.Callback):
             self._write_tensorboard(new)
             if logs is not None:
                 self._fill_logs(logs)
-        bad_loss_step = tap.first_nonfinite_loss_step()
         skip = {p.name for p in self.problems}
         if self.diagnoses is not None:
             skip |= set(DIAGNOSES) - set(self.diagnoses)
-        if not new and (bad_loss_step is None or "nan" in skip):
+        if not new:
             return
         found = diagnose(
             self.records,
             self._thresholds,
-            first_bad_loss_step=bad_loss_step,
             skip=skip,
             new=len(new),
         )
@@ -387,6 +405,12 @@ class GradientHealth(keras.callbacks.Callback):
                     tf.summary.scalar(
                         f"grad_norm/{layer.name}", layer.norm, rec.step
                     )
+            # One histogram per layer of the latest recorded step's
+            # gradients, at each read (not at every recorded step).
+            step, grads = self._tap.latest_gradients()
+            for name, values in grads.items():
+                values = values[np.isfinite(values)]
+                tf.summary.histogram(f"grad_hist/{name}", values, step)
             self._writer.flush()
 
     # ------------------------------------------------------------ reports

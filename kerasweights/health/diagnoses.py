@@ -9,6 +9,7 @@ accuracy: a healthy run passes on its own gradients and loss.
 
 import dataclasses
 import math
+import statistics
 
 import numpy as np
 
@@ -317,7 +318,7 @@ def _detect_update_ratio(records, t):
         ratios = [r.update_ratio for r in win]
         if any(not math.isfinite(x) for x in ratios):
             continue
-        median = float(np.median(ratios))
+        median = statistics.median(ratios)
         if median > t.update_ratio_high:
             return [
                 Diagnosis(

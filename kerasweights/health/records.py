@@ -84,70 +84,88 @@ class StepRecord:
     @classmethod
     def from_row(cls, tap, row):
         """Builds a record from one ring-buffer row of ``tap``."""
+        return cls.from_rows(tap, np.asarray(row)[None, :])[0]
+
+    @classmethod
+    def from_rows(cls, tap, rows):
+        """Builds records from ring-buffer rows of ``tap`` (one per row).
+
+        The per-layer sums of all rows are taken at once with NumPy; only
+        the objects are made one by one.
+        """
         from kerasweights.health.tap import _NS
         from kerasweights.health.tap import _NV
 
+        rows = np.asarray(rows, dtype=np.float64)
         layout = tap.host_layout()
         n_vars = len(tap.variables)
         n_layers = len(tap.layers)
-        per_var = row[_NS : _NS + _NV * n_vars].reshape(n_vars, _NV)
-        saturation = row[_NS + _NV * n_vars :]
-        recorded = ~np.isnan(per_var[:, 0])
+        per_var = rows[:, _NS : _NS + _NV * n_vars].reshape(-1, n_vars, _NV)
+        saturation = rows[:, _NS + _NV * n_vars :]
+        recorded = ~np.isnan(per_var[:, :, 0])
         values = np.where(np.isnan(per_var), 0.0, per_var)
         owner = layout["owner"]
-
-        def per_layer(column, mask=None):
-            weights = values[:, column]
-            if mask is not None:
-                weights = weights * mask
-            return np.bincount(owner, weights=weights, minlength=n_layers)
-
-        sumsq = per_layer(0)
-        max_abs = np.zeros(n_layers)
-        np.maximum.at(max_abs, owner, values[:, 1])
-        nan, inf, zeros = per_layer(2), per_layer(3), per_layer(4)
-        upd, wsq, wbad = per_layer(5), per_layer(6), per_layer(7)
+        onehot = np.zeros((n_vars, n_layers))
+        onehot[np.arange(n_vars), owner] = 1.0
+        # [row, field, layer]; ReLU unit counts only from ReLU biases.
         relu = layout["relu"]
-        zero_units, dead_units = per_layer(8, relu), per_layer(9, relu)
-        size = np.bincount(
-            owner, weights=layout["sizes"] * recorded, minlength=n_layers
+        values[:, :, 8] *= relu
+        values[:, :, 9] *= relu
+        sums = np.einsum("rvf,vl->rfl", values, onehot)
+        max_abs = np.stack(
+            [
+                values[:, owner == li, 1].max(axis=1, initial=0.0)
+                for li in range(n_layers)
+            ],
+            axis=1,
         )
+        size = (recorded * layout["sizes"]) @ onehot
         sat = layout["saturation_of_layer"]
-        layers = []
-        for li, key in enumerate(tap.layers):
-            slot = sat.get(li)
-            layers.append(
-                LayerStats(
-                    name=key,
-                    norm=math.sqrt(sumsq[li]),
-                    max_abs=float(max_abs[li]),
-                    nan=int(nan[li]),
-                    inf=int(inf[li]),
-                    zero_fraction=float(zeros[li]) / max(size[li], 1.0),
-                    update_ratio=(
-                        math.sqrt(upd[li] / wsq[li])
-                        if wsq[li] > 0
-                        else math.nan
-                    ),
-                    weight_nonfinite=int(wbad[li]),
-                    units=int(layout["units"][li]),
-                    zero_units=int(zero_units[li]),
-                    dead_units=int(dead_units[li]),
-                    saturation=None
-                    if slot is None
-                    else float(saturation[slot]),
-                    update_sumsq=float(upd[li]),
-                    weight_sumsq=float(wsq[li]),
+        units = layout["units"]
+        records = []
+        for r in range(len(rows)):
+            s = sums[r].tolist()
+            sumsq, nan, inf, zeros = s[0], s[2], s[3], s[4]
+            upd, wsq, wbad, zero_units, dead_units = s[5:10]
+            layers = []
+            for li, key in enumerate(tap.layers):
+                slot = sat.get(li)
+                layers.append(
+                    LayerStats(
+                        name=key,
+                        norm=math.sqrt(sumsq[li]),
+                        max_abs=float(max_abs[r, li]),
+                        nan=int(nan[li]),
+                        inf=int(inf[li]),
+                        zero_fraction=zeros[li] / max(size[r, li], 1.0),
+                        update_ratio=(
+                            math.sqrt(upd[li] / wsq[li])
+                            if wsq[li] > 0
+                            else math.nan
+                        ),
+                        weight_nonfinite=int(wbad[li]),
+                        units=int(units[li]),
+                        zero_units=int(zero_units[li]),
+                        dead_units=int(dead_units[li]),
+                        saturation=None
+                        if slot is None
+                        else float(saturation[r, slot]),
+                        update_sumsq=upd[li],
+                        weight_sumsq=wsq[li],
+                    )
+                )
+            row = rows[r]
+            records.append(
+                cls(
+                    step=int(row[0]),
+                    loss=float(row[1]),
+                    loss_scale=float(row[2]),
+                    skipped=bool(row[3] > 0.5),
+                    global_norm=math.sqrt(sum(sumsq)),
+                    layers=layers,
                 )
             )
-        return cls(
-            step=int(row[0]),
-            loss=float(row[1]),
-            loss_scale=float(row[2]),
-            skipped=bool(row[3] > 0.5),
-            global_norm=math.sqrt(float(np.sum(sumsq))),
-            layers=layers,
-        )
+        return records
 
     def to_dict(self):
         """A JSON-ready dict (non-finite numbers become strings)."""

@@ -33,6 +33,8 @@ replicas (one extra all-reduce per step) so the statistics and the loss
 are those of the global batch.
 """
 
+import threading
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -111,6 +113,10 @@ class GradientTap:
         watch_activations: Also record the saturated fraction of tanh and
             sigmoid layers (wraps their ``activation`` attribute during
             fit).
+        keep_gradients: Also keep a copy of the latest recorded step's
+            (unscaled) gradients on the device, for histograms
+            (`latest_gradients`); costs one copy of the gradients per
+            recorded step.
 
     Attributes:
         variables: The trainable variables watched, in model order.
@@ -119,12 +125,18 @@ class GradientTap:
     """
 
     def __init__(
-        self, model, every_n_steps=1, dead_steps=3, watch_activations=True
+        self,
+        model,
+        every_n_steps=1,
+        dead_steps=3,
+        watch_activations=True,
+        keep_gradients=False,
     ):
         self.model = model
         self.every_n_steps = int(every_n_steps)
         self.dead_steps = int(dead_steps)
         self.watch_activations = bool(watch_activations)
+        self.keep_gradients = bool(keep_gradients)
         self.installed = False
         self._read_upto = -1
 
@@ -155,6 +167,14 @@ class GradientTap:
         # the callback reads before unread rows could be overwritten.
         self.per_call = -(-spe // self.every_n_steps)
         self.capacity = READ_BATCH + self.per_call
+        # One step per call and not every step recorded: the callback
+        # runs the model's own train function on the steps in between, so
+        # they cost nothing. Several steps per call: the tapped function
+        # runs every time and a tf.cond picks the recorded steps.
+        self.two_functions = spe == 1 and self.every_n_steps > 1
+        self.conditional = spe > 1 and self.every_n_steps > 1
+        self._plain = False
+        self._traced = threading.local()
         self.ready = False
         self._wrapped_layers = []
         if model.trainable_variables:
@@ -162,9 +182,14 @@ class GradientTap:
         # else: a model that builds itself on its first step (a subclassed
         # model never called); the variables are made during that first
         # trace, outside the graph, and activations are not watched.
+        # The model's own train function, kept for the steps that are not
+        # recorded and put back by `remove`.
+        model.make_train_function()
+        self.plain_function = model.train_function
         self._wrap_optimizer()
         self.installed = True
         model.make_train_function(force=True)
+        self.tapped_function = model.train_function
 
     def _setup(self, watch_activations):
         model = self.model
@@ -232,17 +257,12 @@ class GradientTap:
         init[:, 0] = -1.0
         self.buffer = self._variable(init, "buffer")
         self.counter = self._variable(0, "counter", "int64")
-        self.loss = self._variable(np.nan, "loss")
-        self.first_bad_loss_step = self._variable(-1, "bad_loss", "int64")
-        self._sizes = [int(np.prod(v.shape)) for v in self.variables]
-        self._segments = np.repeat(
-            np.arange(n_vars, dtype=np.int32), self._sizes
-        )
-        # The last finite weights of a recorded step, all variables
-        # flattened into one vector (the recovery point).
-        self.shadow = self._variable(
-            np.zeros(sum(self._sizes), np.float32), "shadow"
-        )
+        # The last finite weights of a recorded step (the recovery point
+        # and the base of the update ratio).
+        self.shadow = [
+            self._variable(tf.zeros(v.shape, "float32"), f"shadow_{i}")
+            for i, v in enumerate(self.variables)
+        ]
         self.dead_count = {
             i: self._variable(tf.zeros(shape, "int32"), f"dead_{i}", "int32")
             for i, shape in self.relu_bias.items()
@@ -250,6 +270,12 @@ class GradientTap:
         self.saturation = self._variable(
             np.zeros(max(1, len(self.saturating)), np.float32), "saturation"
         )
+        if self.keep_gradients:
+            self.kept = [
+                self._variable(tf.zeros(v.shape, "float32"), f"grad_{i}")
+                for i, v in enumerate(self.variables)
+            ]
+            self.kept_step = self._variable(-1, "grad_step", "int64")
 
     def _wrap_optimizer(self):
         optimizer = self.optimizer
@@ -265,8 +291,8 @@ class GradientTap:
 
         def scale_loss(loss):
             tap._ensure_ready()
-            if tap.ready:
-                tap._record_loss(loss)
+            # Handed to apply, later in the same traced step.
+            tap._traced.loss = loss
             return original_scale_loss(loss)
 
         optimizer.apply = apply
@@ -281,7 +307,8 @@ class GradientTap:
 
             def watched(x, _original=original, _slot=slot, _lo=low, _hi=high):
                 y = _original(x)
-                tap._record_saturation(y, _slot, _lo, _hi)
+                if not tap._plain:
+                    tap._record_saturation(y, _slot, _lo, _hi)
                 return y
 
             # Keep the original's name so a mid-fit save still serializes
@@ -303,33 +330,44 @@ class GradientTap:
             layer.activation = original
         self._wrapped_layers = []
         self.installed = False
-        self.model.make_train_function(force=True)
+        self.model.train_function = self.plain_function
         self.model.make_test_function(force=True)
         self.model.make_predict_function(force=True)
 
     # ------------------------------------------------------------ in-graph
+    def use_plain(self, plain):
+        """Says which train function the next call traces or runs.
+
+        With ``two_functions`` the callback calls the model's own train
+        function on steps that are not recorded and the tapped one on
+        recorded steps; the wrappers add no op while the plain one traces.
+        """
+        self._plain = bool(plain)
+
     def _is_recorded(self):
         return tf.equal(self.counter % self.every_n_steps, 0)
 
-    def _when_recorded(self, fn):
+    def _when_recorded(self, fn, otherwise):
         """Runs ``fn`` in the graph on recorded steps only."""
-        if self.every_n_steps == 1:
-            # Every step is recorded: no conditional to pay for.
+        if not self.conditional:
+            # Every call of this function is a recorded step.
             return fn()
-        return tf.cond(self._is_recorded(), fn, lambda: tf.constant(False))
+        return tf.cond(self._is_recorded(), fn, otherwise)
 
-    def _record_loss(self, loss):
-        # Under a strategy, each replica's loss is already divided by the
-        # number of replicas; the sum over replicas is the global loss.
-        loss = tf.cast(tf.reduce_sum(loss), "float32")
-        self.loss.assign(loss)
-        bad = tf.logical_and(
-            self.first_bad_loss_step < 0,
-            tf.logical_not(tf.math.is_finite(loss)),
-        )
-        self.first_bad_loss_step.assign(
-            tf.where(bad, self.counter, self.first_bad_loss_step)
-        )
+    def _take_loss(self):
+        """The loss this replica's step passed to ``scale_loss``, or NaN."""
+        loss = getattr(self._traced, "loss", None)
+        self._traced.loss = None
+        if loss is not None:
+            graph = tf.compat.v1.get_default_graph()
+            while graph is not None and graph is not loss.graph:
+                graph = getattr(graph, "outer_graph", None)
+            if graph is None:
+                # Made in a graph this one cannot see (a custom step).
+                loss = None
+        if loss is None:
+            return tf.constant(np.nan, "float32")
+        return tf.cast(tf.reduce_sum(loss), "float32")
 
     def _record_saturation(self, y, slot, low, high):
         def record():
@@ -345,9 +383,12 @@ class GradientTap:
             )
             return tf.constant(True)
 
-        self._when_recorded(record)
+        self._when_recorded(record, lambda: tf.constant(False))
 
     def _apply(self, original_apply, grads, trainable_variables):
+        loss = self._take_loss()
+        if self._plain:
+            return original_apply(grads, trainable_variables)
         grads = list(grads)
         if trainable_variables is None:
             variables = list(self.variables)
@@ -357,7 +398,7 @@ class GradientTap:
         for v, g in zip(variables, grads, strict=True):
             pos = self._position(v)
             if pos is not None and g is not None:
-                by_position[pos] = g
+                by_position[pos] = tf.cast(tf.convert_to_tensor(g), "float32")
 
         if self.loss_scaled:
             if not self.optimizer.built:
@@ -367,47 +408,42 @@ class GradientTap:
                     self.optimizer.name, caller=self.optimizer
                 ):
                     self.optimizer.build(variables)
+            # Read before apply, which halves it after an overflow.
             scale = tf.cast(self.optimizer.dynamic_scale, "float32")
         else:
             scale = tf.constant(1.0)
-        loss = self.loss.read_value()
-        reduced = None
         if self.replicas > 1:
             ctx = tf.distribute.get_replica_context()
             if ctx is not None:
-                flat, loss = ctx.all_reduce(
+                # Each replica holds its share of the global batch's
+                # gradient (and loss): their sum is the global one.
+                keys = sorted(by_position)
+                summed = ctx.all_reduce(
                     tf.distribute.ReduceOp.SUM,
-                    [self._flat_gradients(by_position), loss],
+                    [by_position[k] for k in keys] + [loss],
                 )
-                reduced = flat
+                by_position = dict(zip(keys, summed[:-1], strict=True))
+                loss = summed[-1]
 
-        def snapshot():
-            w = self._flat_weights()
-            ok = tf.reduce_all(tf.math.is_finite(w))
-            self.shadow.assign(tf.where(ok, w, self.shadow.read_value()))
-            return tf.constant(True)
-
-        self._when_recorded(snapshot)
+        keys = tuple(sorted(by_position))
+        # The weights about to be updated, read before apply changes them:
+        # the base of the update ratio, and the recovery point when finite.
+        before = [self._value(v) for v in self.variables]
         result = original_apply(grads, trainable_variables)
 
         def write_row():
-            flat = reduced
-            if flat is None:
-                flat = self._flat_gradients(by_position)
-            row = self._row(flat, by_position, scale, loss)
-            slot = tf.cast(
-                (self.counter // self.every_n_steps) % self.capacity, "int32"
-            )
-            self.buffer.assign(
-                tf.tensor_scatter_nd_update(
-                    self.buffer.read_value(), [[slot]], tf.reshape(row, [1, -1])
-                )
+            self._stats(
+                keys, [by_position[k] for k in keys], before, scale, loss
             )
             return tf.constant(True)
 
-        self._when_recorded(write_row)
-        self.counter.assign_add(1)
+        self._when_recorded(write_row, lambda: tf.constant(False))
+        self.counter.assign_add(self.every_n_steps if self.two_functions else 1)
         return result
+
+    @staticmethod
+    def _value(variable):
+        return tf.cast(tf.convert_to_tensor(variable), "float32")
 
     def _position(self, variable):
         pos = self._index.get(id(variable))
@@ -415,78 +451,115 @@ class GradientTap:
             pos = self._index_by_path.get(getattr(variable, "path", None))
         return pos
 
-    def _flat_gradients(self, by_position):
-        """All gradients, flattened in variable order (zeros where none)."""
-        parts = []
-        for pos, size in enumerate(self._sizes):
-            g = by_position.get(pos)
-            if g is None:
-                parts.append(tf.zeros([size], "float32"))
-            else:
-                g = tf.cast(tf.convert_to_tensor(g), "float32")
-                parts.append(tf.reshape(g, [-1]))
-        return tf.concat(parts, axis=0)
+    def _stats(self, keys, grads, before, scale, loss):
+        """Computes one ring-buffer row and stores it, with the recovery
+        point and the dead-unit counters.
 
-    def _flat_weights(self):
-        parts = [
-            tf.reshape(tf.cast(tf.convert_to_tensor(v), "float32"), [-1])
-            for v in self.variables
-        ]
-        return tf.concat(parts, axis=0)
-
-    def _row(self, flat, by_position, scale, loss):
+        On CPU every graph op costs a dispatch, so the common case (all
+        finite) takes a short path: one fused sum of squares per tensor
+        (``l2_loss``), the max, the zero count. Only when something is
+        NaN or Inf does a ``tf.cond`` take the exact, longer path that
+        counts them and leaves them out of the norms. (Compiling these
+        statistics with XLA on their own was slower on CPU: the launch
+        of the compiled cluster costs more than the ops it replaces.)
+        """
         n = len(self.variables)
-        seg = tf.constant(self._segments)
-        finite = tf.math.is_finite(flat)
-        skipped = tf.logical_and(
-            tf.constant(self.loss_scaled), tf.logical_not(tf.reduce_all(finite))
-        )
-        g = tf.where(finite, flat, 0.0) / scale
-        w = self._flat_weights()
-        shadow = self.shadow.read_value()
-
-        def seg_sum(x):
-            return tf.math.unsorted_segment_sum(x, seg, n)
-
-        def count(mask):
-            return seg_sum(tf.cast(mask, "float32"))
-
         nan = tf.constant(np.nan, "float32")
+        zero = tf.constant(0.0)
+        grads = dict(zip(keys, grads, strict=True))
+        g = [grads.get(pos) for pos in range(n)]
+        after = [self._value(v) for v in self.variables]
+        weight_sumsq = tf.stack([_sumsq(b) for b in before])
+        sumsq = tf.stack([zero if x is None else _sumsq(x) for x in g])
+        max_abs = tf.stack(
+            [zero if x is None else tf.reduce_max(tf.abs(x)) for x in g]
+        )
+        zeros = tf.stack(
+            [zero if x is None else _count(tf.equal(x, 0.0)) for x in g]
+        )
+        update_sumsq = tf.stack(
+            [_sumsq(a - b) for a, b in zip(after, before, strict=True)]
+        )
+        all_finite = tf.reduce_all(
+            tf.math.is_finite(
+                tf.concat(
+                    [sumsq, update_sumsq, weight_sumsq, tf.reshape(loss, [1])],
+                    0,
+                )
+            )
+        )
+
+        def finite():
+            for shadow, b in zip(self.shadow, before, strict=True):
+                shadow.assign(b)
+            none = tf.zeros([n])
+            return sumsq, max_abs, none, none, none, update_sumsq, weight_sumsq
+
+        def not_finite():
+            # Something is NaN or Inf (or a square overflowed): count
+            # exactly, take norms over finite entries only, and keep the
+            # weights as the recovery point only if they are all finite.
+            ok = tf.reduce_all(
+                tf.stack([tf.reduce_all(tf.math.is_finite(b)) for b in before])
+            )
+            for shadow, b in zip(self.shadow, before, strict=True):
+                shadow.assign(tf.where(ok, b, shadow))
+            cols = ([], [], [], [], [])
+            for x, a in zip(g, after, strict=True):
+                cols[4].append(_count(tf.logical_not(tf.math.is_finite(a))))
+                if x is None:
+                    for col in cols[:4]:
+                        col.append(zero)
+                    continue
+                clean = tf.where(tf.math.is_finite(x), x, 0.0)
+                cols[0].append(_sumsq(clean))
+                cols[1].append(tf.reduce_max(tf.abs(clean)))
+                cols[2].append(_count(tf.math.is_nan(x)))
+                cols[3].append(_count(tf.math.is_inf(x)))
+            return tuple(tf.stack(col) for col in cols) + (
+                tf.where(ok, update_sumsq, nan),
+                tf.where(ok, weight_sumsq, nan),
+            )
+
+        (sumsq, max_abs, nans, infs, weight_bad, update_sumsq, weight_sumsq) = (
+            tf.cond(all_finite, finite, not_finite)
+        )
+        # A loss-scale optimizer skips a step whose scaled gradients are
+        # not all finite.
+        skipped = tf.logical_and(
+            tf.constant(self.loss_scaled),
+            tf.reduce_sum(nans) + tf.reduce_sum(infs) > 0,
+        )
         zero_units, dead_units = [], []
         for pos in range(n):
-            grad = by_position.get(pos)
-            if pos not in self.dead_count or grad is None:
+            if pos not in self.dead_count or g[pos] is None:
                 zero_units.append(nan)
                 dead_units.append(nan)
                 continue
-            zero = tf.equal(tf.cast(tf.convert_to_tensor(grad), "float32"), 0)
+            is_zero = tf.equal(g[pos], 0.0)
             counts = self.dead_count[pos]
-            new = tf.where(zero, counts + 1, tf.zeros_like(counts))
+            new = tf.where(is_zero, counts + 1, tf.zeros_like(counts))
             counts.assign(new)
-            zero_units.append(tf.reduce_sum(tf.cast(zero, "float32")))
-            dead_units.append(
-                tf.reduce_sum(tf.cast(new >= self.dead_steps, "float32"))
-            )
+            zero_units.append(_count(is_zero))
+            dead_units.append(_count(new >= self.dead_steps))
         per_var = tf.stack(
             [
-                seg_sum(tf.square(g)),
-                tf.math.unsorted_segment_max(tf.abs(g), seg, n),
-                count(tf.math.is_nan(flat)),
-                count(tf.math.is_inf(flat)),
-                count(tf.equal(flat, 0.0)),
-                seg_sum(tf.square(w - shadow)),
-                seg_sum(tf.square(shadow)),
-                count(tf.logical_not(tf.math.is_finite(w))),
+                sumsq / (scale * scale),
+                max_abs / scale,
+                nans,
+                infs,
+                zeros,
+                update_sumsq,
+                weight_sumsq,
+                weight_bad,
                 tf.stack(zero_units),
                 tf.stack(dead_units),
             ],
             axis=1,
         )
-        present = np.asarray(
-            [pos in by_position for pos in range(n)], dtype=bool
-        )
-        if not present.all():
-            per_var = tf.where(present[:, None], per_var, nan)
+        present = [x is not None for x in g]
+        if not all(present):
+            per_var = tf.where(np.asarray(present)[:, None], per_var, nan)
         head = tf.stack(
             [
                 tf.cast(self.counter, "float32"),
@@ -498,7 +571,21 @@ class GradientTap:
         pieces = [head, tf.reshape(per_var, [-1])]
         if self.saturating:
             pieces.append(self.saturation.read_value())
-        return tf.concat(pieces, axis=0)
+        row = tf.concat(pieces, axis=0)
+        if self.keep_gradients:
+            for pos, x in enumerate(g):
+                if x is not None:
+                    self.kept[pos].assign(x / scale)
+            self.kept_step.assign(self.counter)
+        slot = tf.cast(
+            (self.counter // self.every_n_steps) % self.capacity, "int32"
+        )
+        self.buffer.assign(
+            tf.tensor_scatter_nd_update(
+                self.buffer.read_value(), [[slot]], tf.reshape(row, [1, -1])
+            )
+        )
+        return tf.constant(True)
 
     # ------------------------------------------------------------ reading
     def host_layout(self):
@@ -538,23 +625,30 @@ class GradientTap:
         if not self.ready:
             return []
         buffer = np.asarray(self.buffer.numpy(), dtype=np.float64)
-        rows = [r for r in buffer if r[0] > self._read_upto]
-        rows.sort(key=lambda r: r[0])
-        records = [StepRecord.from_row(self, r) for r in rows]
+        rows = buffer[buffer[:, 0] > self._read_upto]
+        rows = rows[np.argsort(rows[:, 0], kind="stable")]
+        records = StepRecord.from_rows(self, rows) if len(rows) else []
         if records:
             self._read_upto = records[-1].step
         return records
 
-    def steps_done(self):
-        """How many optimizer calls the train function has made."""
-        return int(self.counter.numpy())
+    def latest_gradients(self):
+        """The latest recorded step's unscaled gradients, by layer.
 
-    def first_nonfinite_loss_step(self):
-        """The first step whose loss was not finite, or None."""
-        if not self.ready:
-            return None
-        value = int(self.first_bad_loss_step.numpy())
-        return None if value < 0 else value
+        Returns:
+            ``(step, {layer key: 1-D NumPy array})``, or ``(None, {})``
+            before the first recorded step or without ``keep_gradients``.
+        """
+        if not (self.ready and self.keep_gradients):
+            return None, {}
+        step = int(self.kept_step.numpy())
+        if step < 0:
+            return None, {}
+        parts = {}
+        for i, kept in enumerate(self.kept):
+            key = self.layers[self.var_layer[i]]
+            parts.setdefault(key, []).append(np.ravel(kept.numpy()))
+        return step, {k: np.concatenate(v) for k, v in parts.items()}
 
     def last_finite_weights(self):
         """The latest finite pre-update trainable weights of a recorded step.
@@ -563,10 +657,15 @@ class GradientTap:
             A list of NumPy arrays, one per watched variable (in model
             dtype), aligned with ``self.variables``.
         """
-        flat = self.shadow.numpy()
-        out, start = [], 0
-        for v, size in zip(self.variables, self._sizes, strict=True):
-            part = flat[start : start + size].reshape(tuple(v.shape))
-            out.append(part.astype(v.dtype))
-            start += size
-        return out
+        return [
+            np.asarray(s.numpy()).astype(v.dtype)
+            for s, v in zip(self.shadow, self.variables, strict=True)
+        ]
+
+
+def _count(mask):
+    return tf.reduce_sum(tf.cast(mask, "float32"))
+
+
+def _sumsq(x):
+    return 2.0 * tf.nn.l2_loss(x)

@@ -141,8 +141,22 @@ def test_figures_reach_history_and_csv_logger(tmp_path):
     with open(csv_path) as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 2 and "grad_norm" in rows[0]
-    events = list((tmp_path / "tb").rglob("events.out.tfevents.*"))
-    assert events and events[0].stat().st_size > 0
+    # TensorBoard: a scalar per recorded step for the global and each
+    # layer's norm, and per-layer gradient histograms.
+    scalars, histograms = _tensorboard_tags(tmp_path / "tb")
+    layers = [s.name for s in health.records[0].layers]
+    assert len(scalars["grad_norm/global"]) == len(health.records) == 8
+    for name in layers:
+        assert len(scalars[f"grad_norm/{name}"]) == 8
+        assert histograms[f"grad_hist/{name}"]
+    # The histogram counts every gradient entry of the layer.
+    sizes = {}
+    for v in model.trainable_variables:
+        key = v.path.rsplit("/", 1)[0]
+        sizes[key] = sizes.get(key, 0) + int(np.prod(v.shape))
+    for name in layers:
+        buckets = histograms[f"grad_hist/{name}"][-1]
+        assert buckets[:, 2].sum() == pytest.approx(sizes[name])
 
     # After fit the optimizer and layers are back to their own methods
     # and a later fit without the callback still trains.
@@ -151,6 +165,25 @@ def test_figures_reach_history_and_csv_logger(tmp_path):
     before = model.get_weights()[0].copy()
     model.fit(x, y, batch_size=16, epochs=1, verbose=0)
     assert not np.allclose(before, model.get_weights()[0])
+
+
+def _tensorboard_tags(folder):
+    """``({scalar tag: [values]}, {histogram tag: [bucket arrays]})``."""
+    import tensorflow as tf
+
+    scalars, histograms, plugins = {}, {}, {}
+    for path in sorted(folder.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tensor = tf.make_ndarray(value.tensor)
+                # The plugin may be named on a tag's first event only.
+                plugin = value.metadata.plugin_data.plugin_name
+                plugin = plugins.setdefault(value.tag, plugin)
+                if plugin == "histograms":
+                    histograms.setdefault(value.tag, []).append(tensor)
+                elif plugin == "scalars":
+                    scalars.setdefault(value.tag, []).append(float(tensor))
+    return scalars, histograms
 
 
 def test_same_model_can_be_watched_twice():
@@ -215,6 +248,101 @@ def test_stop_keeps_the_last_finite_weights(tmp_path):
     fresh.load_weights(recovery)
     for a, b in zip(fresh.get_weights(), model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def _backup_weights_and_epoch(backup):
+    """The weights and epoch a BackupAndRestore folder would resume from."""
+    fresh = hh.sequential(seed=9)
+    fresh.load_weights(str(backup / "latest.weights.h5"))
+    with open(backup / "training_metadata.json") as f:
+        return fresh.get_weights(), json.load(f)["epoch"]
+
+
+def test_c19_stop_leaves_a_finite_backup_to_resume(tmp_path):
+    # Case C19: the learning rate turns infinite in the second epoch;
+    # "stop" ends fit cleanly, so a BackupAndRestore that keeps its
+    # checkpoint holds the restored finite weights, not NaNs.
+    model, x, y, schedule = _nan_model(lr_epoch=1)
+    backup = tmp_path / "backup"
+    health = GradientHealth(
+        on_problem="stop", recovery_path=str(tmp_path / "last.weights.h5")
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GradientHealthWarning)
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                schedule,
+                health,
+                keras.callbacks.BackupAndRestore(
+                    str(backup), delete_checkpoint=False
+                ),
+            ],
+        )
+    assert health.verdict == "nan" and 4 <= health.problems[0].step < 8
+    weights, epoch = _backup_weights_and_epoch(backup)
+    assert epoch == 2  # saved at the end of the stopped epoch
+    assert all(np.isfinite(w).all() for w in weights)
+    for a, b in zip(weights, model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_c19_raise_keeps_the_backup_and_restore_checkpoint(tmp_path):
+    # Keras deletes a BackupAndRestore checkpoint (delete_checkpoint=True,
+    # its default) at the end of any fit that ends normally, a "stop"
+    # included. With "raise" fit ends with an error: the checkpoint of
+    # the last finite epoch survives and the next fit resumes from it.
+    model, x, y, schedule = _nan_model(lr_epoch=1)
+    backup = tmp_path / "backup"
+    health = GradientHealth(
+        on_problem="raise", recovery_path=str(tmp_path / "last.weights.h5")
+    )
+    first_epoch = {}
+
+    class AfterFirstEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 0:
+                first_epoch["w"] = [w.copy() for w in model.get_weights()]
+
+    with pytest.raises(GradientHealthError) as info:
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=4,
+            verbose=0,
+            callbacks=[
+                schedule,
+                health,
+                keras.callbacks.BackupAndRestore(str(backup)),
+                AfterFirstEpoch(),
+            ],
+        )
+    assert "last.weights.h5" in str(info.value)
+    weights, epoch = _backup_weights_and_epoch(backup)
+    assert epoch == 1
+    for a, b in zip(weights, first_epoch["w"], strict=True):
+        np.testing.assert_array_equal(a, b)
+    # Resuming: fit starts again after the backed-up epoch, from finite
+    # weights, with a sane learning rate.
+    resumed = hh.sequential(seed=9)
+    resumed.compile(
+        keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy"
+    )
+    history = resumed.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=3,
+        verbose=0,
+        callbacks=[keras.callbacks.BackupAndRestore(str(backup))],
+    )
+    assert len(history.history["loss"]) == 2  # epochs 1 and 2 only
+    assert all(np.isfinite(w).all() for w in resumed.get_weights())
 
 
 def test_raise_stops_fit_and_restores_the_model(tmp_path):

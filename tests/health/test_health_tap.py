@@ -212,11 +212,21 @@ health = GradientHealth()
 model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
           callbacks=[health])
 first = health.records[0]
+# Every other step: the model's own train function runs in between.
+sparse = GradientHealth(every_n_steps=2)
+model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
+          callbacks=[sparse])
 print(json.dumps({
     "replicas": strategy.num_replicas_in_sync,
     "steps": [r.step for r in health.records],
     "loss": first.loss, "expected_loss": float(loss),
     "norms": [s.norm for s in first.layers], "expected": expected,
+    "sparse_steps": [r.step for r in sparse.records],
+    "sparse_norms_finite": all(
+        s.norm > 0 and s.norm < float("inf")
+        for r in sparse.records for s in r.layers
+    ),
+    "sparse_verdict": sparse.verdict,
 }))
 """
 
@@ -232,6 +242,8 @@ def test_mirrored_strategy_reports_global_batch_gradients(fresh_python):
     # Each replica saw half the batch; the tap reports the whole batch.
     np.testing.assert_allclose(out["loss"], out["expected_loss"], rtol=1e-5)
     np.testing.assert_allclose(out["norms"], out["expected"], rtol=1e-5)
+    assert out["sparse_steps"] == [0, 2, 4, 6]
+    assert out["sparse_norms_finite"] and out["sparse_verdict"] == "healthy"
 
 
 @pytest.mark.parametrize("jit", [False, True])
