@@ -2,8 +2,9 @@
 
 Trains a small conv net on digits with a plugin initializer, exports it
 with `export_saved_model` (named, typed serving signature; checked in a
-fresh process that imports TensorFlow only), then serves it with
-TensorFlow alone.
+fresh process that imports TensorFlow only; a TFLite model checked on the
+stock interpreter; SHA-256 checksums of the weights), rechecks the
+checksums with `verify_export`, then serves it with TensorFlow alone.
 
 Run (from the repository root)::
 
@@ -19,6 +20,7 @@ import tensorflow as tf
 
 from kerasweights.datasets.digits import load_digits
 from kerasweights.export import export_saved_model
+from kerasweights.export import verify_export
 from kerasweights.initializers import DeltaOrthogonal
 
 
@@ -48,7 +50,11 @@ def main(argv=None):
     model.fit(data.x_train, data.y_train, epochs=args.epochs, verbose=0)
 
     result = export_saved_model(
-        model, args.output, overwrite=args.overwrite, data=data.x_test
+        model,
+        args.output,
+        overwrite=args.overwrite,
+        data=data.x_test,
+        tflite=True,
     )
     verification = result["verification"]
     print(
@@ -59,6 +65,13 @@ def main(argv=None):
     )
     print(
         "largest difference from the Keras model:", verification["max_abs_diff"]
+    )
+
+    print("TFLite:", result["tflite"]["strategy"])
+    integrity = verify_export(args.output)
+    print(
+        f"weights verified: {integrity.ok} "
+        f"({integrity.variables_checked} stored variables)"
     )
 
     # Serving needs TensorFlow only.

@@ -15,4 +15,7 @@ def test_export_model_example(tmp_path, capsys):
     )
     printed = capsys.readouterr().out
     assert "'pixels'" in printed and "'digit'" in printed
+    assert "TFLite: batch pinned to 1" in printed
+    assert "weights verified: True" in printed
+    assert os.path.exists(tmp_path / "sm" / "model.tflite")
     assert accuracy > 0.5
