@@ -68,11 +68,19 @@ class GradientHealth(keras.callbacks.Callback):
     When training is stopped (``"stop"`` or ``"raise"``) for a non-finite
     value, the model's trainable weights are set back to the last finite
     values the tap saw and saved to ``recovery_path``; the warning or error
-    says where. Only trainable weights are kept this way.
+    says where. Only trainable weights are kept this way. A Keras
+    ``BackupAndRestore`` listed after this callback then saves those
+    finite weights at the end of the stopped epoch; Keras deletes its
+    checkpoint at the end of a fit that ends normally (a ``"stop"``
+    included) unless ``delete_checkpoint=False``, and keeps it when fit
+    ends with an error (``"raise"``).
 
     Args:
         every_n_steps: Record and check every n-th training step. 1 checks
-            every step; 10 costs about a tenth as much.
+            every step. With ``steps_per_execution=1`` the steps in between
+            run the model's own train function, so 10 costs about a tenth
+            as much; a NaN that appears in between is reported at the next
+            recorded step.
         on_problem: ``"warn"`` (a `GradientHealthWarning`, training goes
             on), ``"stop"`` (warn and stop training cleanly) or
             ``"raise"`` (raise `GradientHealthError` from ``fit``).
@@ -126,6 +134,8 @@ class GradientHealth(keras.callbacks.Callback):
 
     plugin_kind = "callback"
     plugin_name = "gradient_health"
+    # The one diagnosis a subclass in `kerasweights.health.checks` runs.
+    diagnosis = None
 
     def __init__(
         self,

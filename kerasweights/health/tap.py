@@ -10,6 +10,13 @@ batch. This works the same for Sequential, functional and subclassed models,
 with ``jit_compile=True`` (the ops are XLA-compatible) and with
 ``steps_per_execution > 1`` (one row of a small ring buffer per step).
 
+Steps that are not recorded cost nothing: with one step per train-function
+call (``steps_per_execution=1``) the callback runs the model's own,
+untouched train function on them and the tapped one only on recorded steps
+(the wrappers add no op while the plain one is traced). With several steps
+per call the tapped function runs every time and a ``tf.cond`` on the step
+counter skips the statistics in between.
+
 On a recorded step (every ``every_n_steps``-th optimizer call) the tap
 writes, per trainable variable: the sum of squared gradient entries, the
 largest finite absolute entry, the NaN, Inf and exact-zero counts, the sum of

@@ -449,3 +449,44 @@ def test_callback_can_be_deep_copied_before_and_after_fit():
     again = copy.deepcopy(health)
     assert again.verdict == health.verdict == "healthy"
     assert [r.step for r in health.records] == [0, 2]
+
+
+def test_each_diagnosis_is_a_callback_plugin_of_its_own():
+    from kerasweights.health import DIAGNOSES
+
+    by_diagnosis = {}
+    for record in CALLBACKS:
+        if issubclass(record.obj, GradientHealth) and record.obj.diagnosis:
+            by_diagnosis[record.obj.diagnosis] = record
+    assert sorted(by_diagnosis) == sorted(DIAGNOSES)
+    for name, record in by_diagnosis.items():
+        assert record.name == f"health_{name}"
+        assert record.obj().diagnoses == [name]
+    assert kerasweights.get_plugin("gradient_health", kind="callback").obj is (
+        GradientHealth
+    )
+
+
+def test_one_diagnosis_plugin_runs_only_its_diagnosis():
+    from kerasweights.health import ExplodingGradientCheck
+    from kerasweights.health import NonFiniteCheck
+
+    for cls, expected in (
+        (NonFiniteCheck, "nan"),
+        (ExplodingGradientCheck, None),
+    ):
+        model, x, y, schedule = _nan_model(lr_epoch=0)
+        check = cls()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", GradientHealthWarning)
+            model.fit(
+                x,
+                y,
+                batch_size=16,
+                epochs=1,
+                verbose=0,
+                callbacks=[schedule, check],
+            )
+        assert [p.name for p in check.problems] == (
+            [expected] if expected else []
+        )
