@@ -126,13 +126,25 @@ def test_other_statistics_match_numpy():
     )
 
 
-def test_every_n_steps_records_only_those_steps():
+@pytest.mark.parametrize("spe,jit", [(1, False), (3, True)])
+def test_every_n_steps_records_only_those_steps(spe, jit):
+    # One step per call: the model's own train function runs in between;
+    # several: the tapped one runs every time and skips in-graph.
     x, y = hh.data(n=160)
     model = hh.sequential()
-    model.compile("sgd", "sparse_categorical_crossentropy")
+    model.compile(
+        "sgd",
+        "sparse_categorical_crossentropy",
+        steps_per_execution=spe,
+        jit_compile=jit,
+    )
+    plain = model.make_train_function() or model.train_function
     health = GradientHealth(every_n_steps=4)
     model.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[health])
     assert [r.step for r in health.records] == list(range(0, 20, 4))
+    assert all(0 < s.norm < np.inf for r in health.records for s in r.layers)
+    # The model's own train function is back, not a new one.
+    assert model.train_function is plain
 
 
 def test_mixed_precision_norms_are_unscaled(mixed_precision):
