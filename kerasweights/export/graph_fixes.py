@@ -20,8 +20,30 @@ any case, so a layer for which it would not hold is refused, not shipped.
 """
 
 import contextlib
+import inspect
 
-__all__ = ["serving_graph_fixes"]
+__all__ = ["all_layers", "serving_graph_fixes"]
+
+
+def all_layers(model):
+    """``model`` and every layer inside it, wrapped and nested included."""
+    found, stack, seen = [], [model], set()
+    while stack:
+        layer = stack.pop()
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        found.append(layer)
+        stack.extend(getattr(layer, "layers", None) or ())
+        for name in ("layer", "forward_layer", "backward_layer", "cell"):
+            inner = getattr(layer, name, None)
+            if inner is not None and hasattr(inner, "get_config"):
+                stack.append(inner)
+    return found
+
+
+def _takes(layer, argument):
+    return argument in inspect.signature(layer.call).parameters
 
 
 def _merged_call(layer, original):
@@ -33,12 +55,12 @@ def _merged_call(layer, original):
         shape = tf.shape(inputs)
         merged = tf.concat([[-1], shape[2:]], axis=0)
         kwargs = {}
-        if layer.layer._call_has_mask_arg and mask is not None:
+        if mask is not None and _takes(layer.layer, "mask"):
             mask_shape = tf.shape(mask)
             kwargs["mask"] = tf.reshape(
                 mask, tf.concat([[-1], mask_shape[2:]], axis=0)
             )
-        if layer.layer._call_has_training_arg:
+        if _takes(layer.layer, "training"):
             kwargs["training"] = training
         flat = tf.reshape(inputs, merged)
         flat.set_shape([None, *inputs.shape[2:]])
@@ -67,8 +89,7 @@ def serving_graph_fixes(model):
     import keras
 
     patched = []
-    layers = [model, *model._flatten_layers(include_self=False)]
-    for layer in layers:
+    for layer in all_layers(model):
         if isinstance(layer, keras.layers.TimeDistributed):
             original = layer.call
             object.__setattr__(layer, "call", _merged_call(layer, original))

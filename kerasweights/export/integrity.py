@@ -93,13 +93,17 @@ def _variable_names(model, archive):
     for variable in model.variables:
         by_id[id(variable)] = variable.path
         by_id[id(getattr(variable, "value", variable))] = variable.path
-    trackable = archive._tf_trackable
     names = {}
-    for attribute in ("variables", "_all_variables"):
-        for i, variable in enumerate(getattr(trackable, attribute, ())):
-            path = by_id.get(id(variable))
-            if path is not None:
-                names[f"{attribute}/{i}"] = path
+    for i, variable in enumerate(archive.variables):
+        if id(variable) in by_id:
+            names[f"variables/{i}"] = by_id[id(variable)]
+    # The archive also stores each variable an endpoint uses under
+    # `_all_variables`; Keras 3.15 keeps that list on its private
+    # trackable. Without it those entries are named by checkpoint key.
+    trackable = getattr(archive, "_tf_trackable", None)
+    for i, variable in enumerate(getattr(trackable, "_all_variables", ())):
+        if id(variable) in by_id:
+            names[f"_all_variables/{i}"] = by_id[id(variable)]
     return names
 
 

@@ -103,9 +103,11 @@ def _loops(model):
     """The recurrent layers of ``model`` that take an ``unroll`` flag."""
     import keras
 
+    from kerasweights.export.graph_fixes import all_layers
+
     return [
         layer
-        for layer in model._flatten_layers(include_self=False)
+        for layer in all_layers(model)
         if isinstance(layer, keras.layers.RNN)
         and "unroll" in layer.get_config()
     ]
