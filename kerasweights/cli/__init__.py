@@ -18,7 +18,15 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 # Order here is the order in `kerasweights --help`.
-COMMANDS = ("plugins", "tune", "export", "verify", "fairness", "health")
+COMMANDS = (
+    "plugins",
+    "tune",
+    "export",
+    "verify",
+    "compress",
+    "fairness",
+    "health",
+)
 
 
 class UsageError(Exception):
