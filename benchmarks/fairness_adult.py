@@ -2,19 +2,21 @@
 the speed of an adversarial training step against fairlearn's TensorFlow
 backend.
 
-    python -m benchmarks.fairness_adult --quick    # about 3 minutes
+    python -m benchmarks.fairness_adult --parts select  # choose settings
+    python -m benchmarks.fairness_adult --quick    # smoke run
     python -m benchmarks.fairness_adult            # the documented run
 
 Adult: the embedded data (30,162 rows), one fixed 70/30 split (seed 0),
 ``--seeds`` training seeds per method; for each method the test accuracy,
 demographic parity difference and equalized odds difference (fairlearn's
 definitions, our NumPy implementation), as mean and standard deviation
-over seeds. COMPAS: ``compas-two-year.csv.gz`` read from ``--data-dir``
-(default ``../shared/data`` relative to the repository), rows of
-African-American and Caucasian defendants, label ``two_year_recid``,
-``sex-race`` left out (it encodes race); the false-positive-rate gap of the
-baseline and of the FPR-constrained model. Speed: median seconds per
-training step (batch 256) of `AdversarialDebiasingModel` (timed over
+over seeds. COMPAS: the embedded data (`kerasweights.datasets.load_compas`),
+rows of African-American and Caucasian defendants, label
+``two_year_recid``; the false-positive-rate gap of the baseline and of the
+FPR-constrained model. Select: the candidates of `selection_grid` trained
+on 80% of each training part and compared on the other 20% (the test
+part is never used); `methods` holds the settings it chose. Speed: median
+seconds per training step (batch 256) of `AdversarialDebiasingModel` (timed over
 ``train_on_batch`` calls after a warm-up epoch) and of fairlearn's
 ``AdversarialFairnessClassifier(backend="tensorflow")`` (one epoch's ``fit``
 divided by its steps) on the same rows, in the same run.
@@ -46,76 +48,158 @@ def _predictor(n_features, seed, width=32):
     return keras.Model(inputs, out)
 
 
-def methods():
-    """name -> factory(predictor, n_groups) (None: the plain baseline)."""
+def _constrained(constraint, **kw):
+    from kerasweights import fairness as f
+
+    return lambda p, n: f.RateConstrainedModel(
+        p, constraint=constraint, num_groups=n, **kw
+    )
+
+
+def _adversarial(alpha, condition_on_label):
     import keras
 
     from kerasweights import fairness as f
 
+    return lambda p, n: f.AdversarialDebiasingModel(
+        p,
+        num_groups=n,
+        alpha=alpha,
+        condition_on_label=condition_on_label,
+        adversary_optimizer=keras.optimizers.Adam(1e-2),
+    )
+
+
+def _penalty(cls_name, weight, **kw):
+    from kerasweights import fairness as f
+
+    def make(p, n):
+        cls = getattr(f, cls_name)
+        if "num_groups" in cls.__init__.__code__.co_varnames:
+            kw.setdefault("num_groups", n)
+        return f.FairnessModel(p, cls(**kw), penalty_weight=weight)
+
+    return make
+
+
+# The constrained settings below: proxy temperature 0.2, multiplier rate
+# 0.2, batch 1024, 10 epochs; epsilon and damping from the selection grid.
+_JOINT = dict(proxy_temperature=0.2, multiplier_learning_rate=0.2)
+
+
+def methods():
+    """name -> (factory(predictor, n_groups) or None, epochs, batch size).
+
+    The Adult settings (``constrained_dp``, ``constrained_dp_eo``,
+    ``adversarial_eo``) and the COMPAS one (``constrained_fpr``) are the
+    ones `select` picked on the validation split carved from the training
+    part (``--parts select``); the test split played no part in choosing
+    them.
+    """
     return {
-        "baseline": None,
-        "dp_penalty": lambda p, n: f.FairnessModel(
-            p, f.DemographicParityPenalty(num_groups=n), penalty_weight=1.0
+        "baseline": (None, 5, 256),
+        "dp_penalty": (_penalty("DemographicParityPenalty", 1.0), 5, 256),
+        "eo_penalty": (_penalty("EqualizedOddsPenalty", 1.0), 5, 256),
+        "mmd_penalty": (_penalty("MMDPenalty", 1.0), 5, 256),
+        "adversarial_eo": (_adversarial(10.0, True), 5, 256),
+        "constrained_dp": (
+            _constrained(
+                "demographic_parity", epsilon=0.01, damping=10.0, **_JOINT
+            ),
+            10,
+            1024,
         ),
-        "eo_penalty": lambda p, n: f.FairnessModel(
-            p, f.EqualizedOddsPenalty(num_groups=n), penalty_weight=1.0
-        ),
-        "mmd_penalty": lambda p, n: f.FairnessModel(
-            p, f.MMDPenalty(), penalty_weight=1.0
-        ),
-        "adversarial_eo": lambda p, n: f.AdversarialDebiasingModel(
-            p,
-            num_groups=n,
-            alpha=3.0,
-            condition_on_label=True,
-            adversary_optimizer=keras.optimizers.Adam(1e-2),
-        ),
-        "constrained_dp": lambda p, n: f.RateConstrainedModel(
-            p,
-            constraint="demographic_parity",
-            epsilon=0.01,
-            num_groups=n,
-            multiplier_learning_rate=0.05,
-        ),
-        "constrained_dp_eo": lambda p, n: f.RateConstrainedModel(
-            p,
-            constraint="parity_and_equalized_odds",
-            epsilon=0.01,
-            num_groups=n,
-            multiplier_learning_rate=0.05,
-        ),
-        "dp_penalty_x3": lambda p, n: f.FairnessModel(
-            p, f.DemographicParityPenalty(num_groups=n), penalty_weight=3.0
-        ),
-        "constrained_dp_eo_fast": lambda p, n: f.RateConstrainedModel(
-            p,
-            constraint="parity_and_equalized_odds",
-            epsilon=0.02,
-            num_groups=n,
-            multiplier_learning_rate=0.3,
-        ),
-        "constrained_fpr": lambda p, n: f.RateConstrainedModel(
-            p,
-            constraint="false_positive_parity",
-            epsilon=0.01,
-            num_groups=n,
-            multiplier_learning_rate=0.1,
-        ),
-        "constrained_fpr_strong": lambda p, n: f.RateConstrainedModel(
-            p,
-            constraint="false_positive_parity",
-            epsilon=0.0,
-            num_groups=n,
-            multiplier_learning_rate=1.0,
+        "constrained_dp_eo": (
+            _constrained(
+                "parity_and_equalized_odds",
+                epsilon=0.02,
+                damping=10.0,
+                **_JOINT,
+            ),
+            10,
+            1024,
         ),
     }
 
 
-def train(name, factory, train_data, n_groups, seed, epochs, batch_size):
+def compas_methods():
+    """COMPAS: name -> (factory or None, epochs, batch size)."""
+    return {
+        "baseline": (None, 5, 64),
+        "constrained_fpr": (
+            _constrained(
+                "false_positive_parity",
+                epsilon=0.0,
+                multiplier_learning_rate=0.3,
+                damping=10.0,
+            ),
+            15,
+            64,
+        ),
+    }
+
+
+def selection_grid():
+    """Candidates `select` compares on the validation split.
+
+    Adult: name -> (goal, spec); COMPAS: name -> spec. A spec is
+    ``(factory or None, epochs, batch size)``.
+    """
+    joint = {}
+    for eps, damping in ((0.01, 10.0), (0.02, 3.0), (0.02, 10.0), (0.03, 10.0)):
+        joint[f"constrained_dp_eo eps={eps} damping={damping:g}"] = (
+            _constrained(
+                "parity_and_equalized_odds",
+                epsilon=eps,
+                damping=damping,
+                **_JOINT,
+            ),
+            10,
+            1024,
+        )
+    for alpha in (3.0, 5.0, 10.0):
+        joint[f"adversarial_eo alpha={alpha:g}"] = (
+            _adversarial(alpha, True),
+            5,
+            256,
+        )
+    dp = {}
+    for eps in (0.005, 0.01):
+        dp[f"constrained_dp eps={eps} damping=10"] = (
+            _constrained(
+                "demographic_parity", epsilon=eps, damping=10.0, **_JOINT
+            ),
+            10,
+            1024,
+        )
+    compas = {"baseline": (None, 5, 64)}
+    for rate, damping, epochs in (
+        (0.3, 10.0, 5),
+        (0.3, 10.0, 15),
+        (1.0, 30.0, 15),
+    ):
+        compas[
+            f"constrained_fpr eps=0 rate={rate:g} damping={damping:g} "
+            f"epochs={epochs}"
+        ] = (
+            _constrained(
+                "false_positive_parity",
+                epsilon=0.0,
+                multiplier_learning_rate=rate,
+                damping=damping,
+            ),
+            epochs,
+            64,
+        )
+    return {"joint": joint, "dp": dp, "compas": compas}
+
+
+def train(spec, train_data, n_groups, seed):
     import keras
 
     from kerasweights.fairness import prediction_model
 
+    factory, epochs, batch_size = spec
     keras.utils.set_random_seed(seed)
     predictor = _predictor(train_data.features.shape[1], seed)
     model = predictor if factory is None else factory(predictor, n_groups)
@@ -168,92 +252,166 @@ def _summary(rows):
     return out
 
 
-def adult(args, log):
-    from kerasweights.datasets.adult import load_adult
+def _adult_split():
+    from kerasweights.datasets import load_adult
     from kerasweights.fairness.data import train_test_split
 
-    data = load_adult("sex")
-    train_data, test_data = train_test_split(data, 0.3, seed=0)
+    return train_test_split(load_adult("sex"), 0.3, seed=0)
+
+
+def _compas_split():
+    from kerasweights.datasets import load_compas
+    from kerasweights.fairness.data import train_test_split
+
+    return train_test_split(load_compas("race"), 0.3, seed=0)
+
+
+def _run(label, spec, fit_data, eval_sets, seeds, log):
+    rows = {key: [] for key in eval_sets}
+    for seed in range(seeds):
+        start = time.perf_counter()
+        model = train(spec, fit_data, 2, seed)
+        for key, data in eval_sets.items():
+            rows[key].append(scores(model, data))
+        first = next(iter(eval_sets))
+        log(
+            f"{label} seed {seed}: "
+            + ", ".join(f"{k} {v:.4f}" for k, v in rows[first][-1].items())
+            + f" ({time.perf_counter() - start:.0f}s)"
+        )
+    return {key: _summary(value) for key, value in rows.items()}
+
+
+def adult(args, log):
+    train_data, test_data = _adult_split()
     table = {}
-    for name, factory in methods().items():
+    for name, spec in methods().items():
         if args.only and name not in args.only:
             continue
-        if name.startswith("constrained_fpr"):
-            continue
-        test_rows, train_rows = [], []
-        for seed in range(args.seeds):
-            start = time.perf_counter()
-            model = train(name, factory, train_data, 2, seed, args.epochs, 256)
-            test_rows.append(scores(model, test_data))
-            train_rows.append(scores(model, train_data))
-            log(
-                f"adult {name} seed {seed}: "
-                + ", ".join(f"{k} {v:.4f}" for k, v in test_rows[-1].items())
-                + f" ({time.perf_counter() - start:.0f}s)"
-            )
-        table[name] = {
-            "test": _summary(test_rows),
-            "train": _summary(train_rows),
-        }
+        table[name] = _run(
+            f"adult {name}",
+            spec,
+            train_data,
+            {"test": test_data, "train": train_data},
+            args.seeds,
+            log,
+        )
     return table
 
 
 def compas(args, log):
-    from kerasweights.fairness.data import load_csv
+    train_data, test_data = _compas_split()
+    result = {}
+    for name, spec in compas_methods().items():
+        result[name] = _run(
+            f"compas {name}",
+            spec,
+            train_data,
+            {"test": test_data},
+            args.seeds,
+            log,
+        )["test"]
+    base = result["baseline"]["fpr_gap"]["mean"]
+    for name in list(result):
+        if name != "baseline":
+            result[name]["fpr_gap_cut"] = (
+                1.0 - result[name]["fpr_gap"]["mean"] / base
+            )
+    result["rows"] = len(train_data) + len(test_data)
+    return result
+
+
+def _choose(goal, rows):
+    """family -> chosen candidate, by the rules in `select`."""
+    families = {}
+    for name in rows:
+        families.setdefault(name.split(" ")[0], []).append(name)
+    chosen = {}
+    for family, names in families.items():
+        if goal == "joint":
+            ok = [
+                n
+                for n in names
+                if rows[n]["dp"]["mean"] <= 0.045
+                and rows[n]["eo"]["mean"] <= 0.045
+            ]
+        else:
+            ok = [n for n in names if rows[n]["dp"]["mean"] <= 0.015]
+        if ok:
+            chosen[family] = max(ok, key=lambda n: rows[n]["accuracy"]["mean"])
+        else:
+            chosen[family] = min(
+                names,
+                key=lambda n: max(rows[n]["dp"]["mean"], rows[n]["eo"]["mean"]),
+            )
+    return chosen
+
+
+def select(args, log):
+    """Pick settings on a validation split carved from the training part.
+
+    The 70% training part of each data set is split again, 80% to fit and
+    20% to validate (seed 1); the 30% test part is not used. Rules, per
+    method family (the name before the first space), on the mean over
+    seeds: joint goal, the most accurate candidate whose validation DP and
+    EO differences are both <= 0.045 (0.005 under the goal, for the spread
+    between splits); DP goal, the most accurate candidate whose
+    validation DP difference is <= 0.015; where no candidate qualifies,
+    the one with the smallest larger gap. COMPAS, the largest validation
+    FPR-gap cut among candidates whose validation accuracy is at most 0.05
+    under the baseline's.
+    """
     from kerasweights.fairness.data import train_test_split
 
-    path = os.path.join(args.data_dir, "compas-two-year.csv.gz")
-    data = load_csv(
-        path,
-        label="two_year_recid",
-        sensitive="race",
-        positive_label="1",
-        drop_columns=("sex-race",),
-    )
-    keep = [
-        data.group_names.index("African-American"),
-        data.group_names.index("Caucasian"),
+    grid = selection_grid()
+    seeds = args.select_seeds
+    out = {}
+    adult_fit, adult_val = train_test_split(_adult_split()[0], 0.2, seed=1)
+    for goal in ("joint", "dp"):
+        rows = {}
+        for name, spec in grid[goal].items():
+            rows[name] = _run(
+                f"select {name}",
+                spec,
+                adult_fit,
+                {"val": adult_val},
+                seeds,
+                log,
+            )["val"]
+        out[goal] = {"candidates": rows, "chosen": _choose(goal, rows)}
+    compas_fit, compas_val = train_test_split(_compas_split()[0], 0.2, seed=1)
+    rows = {}
+    for name, spec in grid["compas"].items():
+        rows[name] = _run(
+            f"select compas {name}",
+            spec,
+            compas_fit,
+            {"val": compas_val},
+            seeds,
+            log,
+        )["val"]
+    base = rows["baseline"]
+    for row in rows.values():
+        row["fpr_gap_cut"] = 1.0 - row["fpr_gap"]["mean"] / max(
+            base["fpr_gap"]["mean"], 1e-12
+        )
+    ok = [
+        n
+        for n, r in rows.items()
+        if n != "baseline"
+        and r["accuracy"]["mean"] >= base["accuracy"]["mean"] - 0.05
     ]
-    mask = (data.groups == keep[0]) | (data.groups == keep[1])
-    data = data.subset(mask)
-    data.groups = (data.groups == keep[1]).astype(int)
-    data.group_names = ["African-American", "Caucasian"]
-    train_data, test_data = train_test_split(data, 0.3, seed=0)
-    result = {}
-    factories = methods()
-    for name in args.compas_methods.split(","):
-        rows = []
-        for seed in range(args.seeds):
-            model = train(
-                name,
-                factories[name],
-                train_data,
-                2,
-                seed,
-                args.compas_epochs,
-                64,
-            )
-            rows.append(scores(model, test_data))
-            log(
-                f"compas {name} seed {seed}: fpr_gap {rows[-1]['fpr_gap']:.4f}"
-                f", accuracy {rows[-1]['accuracy']:.4f}"
-            )
-        result[name] = _summary(rows)
-    if "baseline" in result:
-        base = result["baseline"]["fpr_gap"]["mean"]
-        for name in list(result):
-            if name != "baseline":
-                ours = result[name]["fpr_gap"]["mean"]
-                result[name]["fpr_gap_cut"] = 1.0 - ours / base
-    result["rows"] = len(data)
-    return result
+    best = max(ok, key=lambda n: rows[n]["fpr_gap_cut"], default=None)
+    out["compas"] = {"candidates": rows, "chosen": best}
+    out["seeds"] = seeds
+    return out
 
 
 def speed(args, log):
     """Median seconds per adversarial step, ours and fairlearn's."""
     import numpy as np
 
-    from kerasweights.datasets.adult import load_adult
+    from kerasweights.datasets import load_adult
     from kerasweights.fairness import AdversarialDebiasingModel
 
     data = load_adult("sex")
@@ -312,30 +470,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--compas-epochs", type=int, default=30)
+    parser.add_argument("--select-seeds", type=int, default=2)
     parser.add_argument("--speed-rows", type=int, default=8192)
-    parser.add_argument(
-        "--data-dir",
-        default=os.path.normpath(os.path.join(REPO, "..", "shared", "data")),
-    )
     parser.add_argument("--only", nargs="*", help="Adult methods to run")
     parser.add_argument("--json", metavar="FILE", help="write results here")
     parser.add_argument("--png", metavar="FILE", help="write the plot here")
     parser.add_argument(
-        "--compas-methods",
-        default="baseline,constrained_fpr,constrained_fpr_strong",
-        help="COMPAS methods (default: %(default)s)",
-    )
-    parser.add_argument(
         "--parts",
         default="adult,compas,speed",
-        help="comma-separated parts to run (default: %(default)s)",
+        help="comma-separated parts to run, of adult, compas, speed and "
+        "select (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.seeds, args.epochs, args.compas_epochs = 1, 3, 10
-        args.speed_rows = 2048
+        args.seeds, args.select_seeds, args.speed_rows = 1, 1, 2048
 
     def log(text):
         print(text, file=sys.stderr, flush=True)
@@ -348,10 +496,17 @@ def main(argv=None):
         "command": "python -m benchmarks.fairness_adult "
         + " ".join(argv if argv is not None else sys.argv[1:]),
         "seeds": args.seeds,
-        "epochs": args.epochs,
     }
     parts = set(args.parts.split(","))
-    for part, fn in (("adult", adult), ("compas", compas), ("speed", speed)):
+    unknown = parts - {"adult", "compas", "speed", "select"}
+    if unknown:
+        parser.error(f"unknown --parts {sorted(unknown)}")
+    for part, fn in (
+        ("select", select),
+        ("adult", adult),
+        ("compas", compas),
+        ("speed", speed),
+    ):
         if part in parts:
             results[part] = fn(args, log)
     results["wall_s"] = time.perf_counter() - started
@@ -400,8 +555,8 @@ def plot(results, path):
     axes[1].axhline(0.80, color="grey", ls=":", lw=1)
     axes[0].set_ylabel("test accuracy")
     fig.suptitle(
-        f"Adult, sensitive sex: {results['seeds']} seeds, "
-        f"{results['epochs']} epochs (mean ± std)"
+        f"Adult, sensitive sex: test split, {results['seeds']} seeds "
+        "(mean ± std)"
     )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -409,6 +564,8 @@ def plot(results, path):
 
 
 def print_table(results):
+    if "select" in results:
+        _print_select(results)
     if "adult" in results:
         _print_adult(results)
     if "compas" in results:
@@ -418,10 +575,28 @@ def print_table(results):
     print(f"wall time {results['wall_s']:.0f} s")
 
 
+def _print_select(results):
+    sel = results["select"]
+    print(f"Selection on the validation split ({sel['seeds']} seeds; mean):")
+    for goal in ("joint", "dp", "compas"):
+        print(f"\n{goal}: chosen {sel[goal]['chosen']}")
+        print(
+            "| candidate | accuracy | DP difference | EO difference | FPR gap |"
+        )
+        print("|---|---|---|---|---|")
+        for name, r in sel[goal]["candidates"].items():
+            print(
+                f"| {name} | {r['accuracy']['mean']:.4f} | "
+                f"{r['dp']['mean']:.4f} | {r['eo']['mean']:.4f} | "
+                f"{r['fpr_gap']['mean']:.4f} |"
+            )
+    print()
+
+
 def _print_adult(results):
     print(
-        f"Adult, sensitive sex, 70/30 split, {results['seeds']} seeds, "
-        f"{results['epochs']} epochs (test split; mean ± std)"
+        f"Adult, sensitive sex, 70/30 split, {results['seeds']} seeds "
+        "(test split; mean ± std)"
     )
     print(
         "| method | accuracy | DP difference | EO difference |"

@@ -1,21 +1,30 @@
 """Rate constraints solved with a proxy-Lagrangian in the training step.
 
 A constraint such as "the TPR of every group is within ``epsilon`` of the
-overall TPR" is one inequality per group and rate,
-``c_k = |r_g - r| - epsilon <= 0``. Hard rates (the fraction of scores
-above 0.5) have no gradient, so the game of Cotter, Jiang and Sridharan
-(2019) gives each player its own version:
+overall TPR" is two inequalities per group and rate,
+``r_g - r - epsilon <= 0`` and ``r - r_g - epsilon <= 0``, each with its
+own multiplier. Hard rates (the fraction of scores above 0.5) have no
+gradient, so the game of Cotter, Jiang and Sridharan (2019) gives each
+player its own version:
 
-* the model (theta-player) minimises ``L + sum_k lambda_k c~_k`` where
-  ``c~_k`` uses *soft* rates (mean scores), which have gradients;
+* the model (theta-player) minimises
+  ``L + sum_k lambda_k c~_k + damping / 2 * sum_k max(0, c~_k)^2`` where
+  ``c~_k`` uses *proxy* rates (mean of ``sigmoid(logit / T)``, the scores
+  themselves at ``T = 1``), which have gradients;
 * the multipliers (lambda-player) ascend the *hard* violations:
   ``lambda_k <- max(0, lambda_k + eta * c_k)`` after each training batch.
 
 So the multipliers grow exactly while the real, thresholded rates violate
-the constraint. This is the non-zero-sum two-player form with projected
-gradient ascent for the multipliers; the paper's swap-regret update of a
-stochastic matrix and its randomised final classifier are not implemented:
-training returns the last iterate, one deterministic model.
+the constraint. The two one-sided constraints matter on small batches:
+sampling noise makes ``|r_g - r|`` positive on average even when the rates
+agree, so a multiplier on the absolute gap grows from noise alone, while
+the signed gaps' noise averages out. The quadratic ``damping`` term
+(Platt and Barr's damped multipliers) pulls back at once when a proxy
+constraint is violated and so calms the oscillation of plain
+gradient-ascent multipliers. This is the non-zero-sum two-player form with
+projected gradient ascent for the multipliers; the paper's swap-regret
+update of a stochastic matrix and its randomised final classifier are not
+implemented: training returns the last iterate, one deterministic model.
 """
 
 import keras
@@ -50,12 +59,14 @@ class RateConstrainedModel(SensitiveInputModel):
     """Train with per-group rate constraints and Lagrange multipliers.
 
     For ``constraint`` in ``CONSTRAINTS``, every group ``g`` and bounded
-    rate ``r`` give one constraint ``|r_g - r| <= epsilon`` against the
-    batch's overall rate (TPR over ``y = 1``, FPR over ``y = 0``, selection
-    over all, each weighted by ``sample_weight``). The multipliers are
-    non-trainable weights (saved with the model) and are logged as
-    ``multiplier_sum``; the largest hard violation of the batch is logged
-    as ``max_violation``.
+    rate ``r`` give ``|r_g - r| <= epsilon`` against the batch's overall
+    rate (TPR over ``y = 1``, FPR over ``y = 0``, selection over all, each
+    weighted by ``sample_weight``), as two one-sided constraints with a
+    multiplier each. The multipliers are non-trainable weights (saved with
+    the model) and are logged as ``multiplier_sum``; the largest hard
+    violation of the batch is logged as ``max_violation``. Rates are batch
+    estimates: with small groups use large batches (the benchmark uses
+    1024 on Adult).
 
     Args:
         predictor: A Keras model with one score (a probability) per sample.
@@ -67,6 +78,12 @@ class RateConstrainedModel(SensitiveInputModel):
         epsilon: The allowed gap (>= 0).
         num_groups: Number of group codes (>= 2).
         multiplier_learning_rate: ``eta`` of the multiplier ascent (> 0).
+        proxy_temperature: ``T`` of the proxy rates, the mean of
+            ``sigmoid(logit(s) / T)`` (> 0; 1 uses the scores, smaller
+            values approach the 0/1 decision).
+        damping: Weight of the quadratic term
+            ``damping / 2 * sum_k max(0, c~_k)^2`` on the proxy violations
+            (>= 0; 0 turns it off).
         **kwargs: Passed to `keras.Model`.
 
     Raises:
@@ -76,7 +93,8 @@ class RateConstrainedModel(SensitiveInputModel):
         Cotter, Jiang and Sridharan, "Two-Player Games for Efficient
         Non-Convex Constrained Optimization", ALT 2019; Cotter et al.,
         "Optimization with Non-Differentiable Constraints with Applications
-        to Fairness, Recall, Churn, and Other Goals", JMLR 2019.
+        to Fairness, Recall, Churn, and Other Goals", JMLR 2019; Platt and
+        Barr, "Constrained Differential Optimization", NeurIPS 1987.
     """
 
     plugin_kind = "regularizer"
@@ -90,6 +108,8 @@ class RateConstrainedModel(SensitiveInputModel):
         epsilon=0.02,
         num_groups=2,
         multiplier_learning_rate=0.05,
+        proxy_temperature=1.0,
+        damping=0.0,
         **kwargs,
     ):
         super().__init__(predictor, sensitive=sensitive, **kwargs)
@@ -121,8 +141,30 @@ class RateConstrainedModel(SensitiveInputModel):
         self.constraint = constraint
         self.epsilon = float(epsilon)
         self.num_groups = num_groups
+        temp = proxy_temperature
+        if (
+            isinstance(temp, bool)
+            or not isinstance(temp, (int, float))
+            or not temp > 0
+            or temp == float("inf")
+        ):
+            raise InvalidArgumentError(
+                "`proxy_temperature` must be a positive finite number. "
+                f"Received: proxy_temperature={temp!r}"
+            )
+        if (
+            isinstance(damping, bool)
+            or not isinstance(damping, (int, float))
+            or not 0 <= damping < float("inf")
+        ):
+            raise InvalidArgumentError(
+                "`damping` must be a non-negative finite number. "
+                f"Received: damping={damping!r}"
+            )
         self.multiplier_learning_rate = float(rate)
-        count = num_groups * len(CONSTRAINTS[constraint])
+        self.proxy_temperature = float(temp)
+        self.damping = float(damping)
+        count = 2 * num_groups * len(CONSTRAINTS[constraint])
         self.multipliers = self.add_weight(
             name="multipliers",
             shape=(count,),
@@ -133,14 +175,19 @@ class RateConstrainedModel(SensitiveInputModel):
         self.multiplier_tracker = keras.metrics.Mean(name="multiplier_sum")
 
     def constraint_values(self, groups, scores, labels, weights):
-        """(soft, hard, present) constraint values, one per group and rate.
+        """(soft, hard, present) constraint values, two per group and rate.
 
-        ``soft`` uses mean scores, ``hard`` the fraction above 0.5;
-        ``present`` marks the constraints whose group has weight in the
-        batch (the others are reported as satisfied).
+        For each bounded rate, the first ``num_groups`` values are
+        ``r_g - r - epsilon`` and the next ``num_groups`` are
+        ``r - r_g - epsilon`` (both sides of ``|r_g - r| <= epsilon``).
+        ``soft`` uses the proxy scores (`proxy_scores`), ``hard`` the
+        fraction above 0.5; ``present`` marks the constraints whose group
+        has weight in the batch (the others are reported as satisfied,
+        ``-epsilon``).
         """
         one_hot = ops.one_hot(groups, self.num_groups, dtype="float32")
         hard_scores = ops.cast(scores > 0.5, "float32")
+        proxy = self.proxy_scores(scores)
         soft, hard, present = [], [], []
         for rate in CONSTRAINTS[self.constraint]:
             cell = _cells(rate, labels) * weights
@@ -149,19 +196,34 @@ class RateConstrainedModel(SensitiveInputModel):
             has = group_w > 0
             safe_g = ops.where(has, group_w, 1.0)
             safe_t = ops.where(total_w > 0, total_w, 1.0)
-            for values, out in ((scores, soft), (hard_scores, hard)):
+            for values, out in ((proxy, soft), (hard_scores, hard)):
                 group_rate = (
                     ops.sum(one_hot * (cell * values)[:, None], axis=0) / safe_g
                 )
                 overall = ops.sum(cell * values) / safe_t
-                gap = ops.abs(group_rate - overall) - self.epsilon
-                out.append(ops.where(has, gap, -self.epsilon))
-            present.append(has)
+                gap = group_rate - overall
+                for signed in (gap, -gap):
+                    out.append(
+                        ops.where(has, signed - self.epsilon, -self.epsilon)
+                    )
+            present.extend([has, has])
         return (
             ops.concatenate(soft),
             ops.concatenate(hard),
             ops.concatenate(present),
         )
+
+    def proxy_scores(self, scores):
+        """The differentiable stand-in for the 0/1 decision ``s > 0.5``.
+
+        ``sigmoid(logit(s) / proxy_temperature)``: the score itself at the
+        default temperature 1, a steeper step around 0.5 below 1.
+        """
+        if self.proxy_temperature == 1.0:
+            return scores
+        p = ops.clip(scores, 1e-6, 1.0 - 1e-6)
+        logit = ops.log(p) - ops.log(1.0 - p)
+        return ops.sigmoid(logit / self.proxy_temperature)
 
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
@@ -188,6 +250,10 @@ class RateConstrainedModel(SensitiveInputModel):
         self.violation_tracker.update_state(ops.max(hard))
         self.multiplier_tracker.update_state(ops.sum(lam))
         proxy = ops.sum(ops.stop_gradient(lam) * soft)
+        if self.damping:
+            proxy = proxy + 0.5 * self.damping * ops.sum(
+                ops.square(ops.relu(soft))
+            )
         return loss + ops.cast(proxy, loss.dtype)
 
     def get_config(self):
@@ -197,6 +263,8 @@ class RateConstrainedModel(SensitiveInputModel):
             epsilon=self.epsilon,
             num_groups=self.num_groups,
             multiplier_learning_rate=self.multiplier_learning_rate,
+            proxy_temperature=self.proxy_temperature,
+            damping=self.damping,
         )
         return config
 

@@ -12,22 +12,36 @@ from kerasweights.fairness import RateConstrainedModel
 
 
 def _gaps(groups, values, cells, weights, eps, n_groups=2):
+    """Both sides of |r_g - r| <= eps, per rate: upper gaps, then lower."""
     out = []
     for cell in cells:
         cw = cell * weights
         overall = (cw * values).sum() / cw.sum()
+        gaps = []
         for g in range(n_groups):
             m = (groups == g) * cw
-            out.append(
-                abs((m * values).sum() / m.sum() - overall) - eps
-                if m.sum() > 0
-                else -eps
+            gaps.append(
+                (m * values).sum() / m.sum() - overall if m.sum() > 0 else None
             )
+        for sign in (1.0, -1.0):
+            out.extend(-eps if d is None else sign * d - eps for d in gaps)
     return np.array(out)
 
 
-@pytest.mark.parametrize("constraint", ["equalized_odds", "demographic_parity"])
-def test_multiplier_step_and_proxy_loss(constraint):
+def _proxy(scores, temperature):
+    logit = np.log(scores) - np.log1p(-scores)
+    return 1.0 / (1.0 + np.exp(-logit / temperature))
+
+
+@pytest.mark.parametrize(
+    "constraint,temperature,damping",
+    [
+        ("equalized_odds", 1.0, 0.0),
+        ("demographic_parity", 1.0, 0.0),
+        ("parity_and_equalized_odds", 0.2, 7.0),
+    ],
+)
+def test_multiplier_step_and_proxy_loss(constraint, temperature, damping):
     x, groups, y = toy_data(40)
     w = np.linspace(0.2, 1.0, 40).astype("float32")
     eps, eta = 0.01, 0.3
@@ -36,18 +50,23 @@ def test_multiplier_step_and_proxy_loss(constraint):
         constraint=constraint,
         epsilon=eps,
         multiplier_learning_rate=eta,
+        proxy_temperature=temperature,
+        damping=damping,
     )
     model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
     feed = {"features": x, "group": groups}
-    start = np.array([0.5, 0.0, 1.0, 0.2])[: model.multipliers.shape[0]]
+    count = model.multipliers.shape[0]
+    start = np.resize(np.array([0.5, 0.0, 1.0, 0.2, 0.0, 0.7]), count)
     model.multipliers.assign(start)
-    scores = model.predict(feed, verbose=0)[:, 0]
-    if constraint == "equalized_odds":
-        cells = [y, 1 - y]
-    else:
-        cells = [np.ones_like(y)]
+    scores = model.predict(feed, verbose=0)[:, 0].astype("float64")
+    cells = {
+        "equalized_odds": [y, 1 - y],
+        "demographic_parity": [np.ones_like(y)],
+        "parity_and_equalized_odds": [np.ones_like(y), y, 1 - y],
+    }[constraint]
+    assert count == 2 * 2 * len(cells)
     hard = _gaps(groups, (scores > 0.5).astype(float), cells, w, eps)
-    soft = _gaps(groups, scores, cells, w, eps)
+    soft = _gaps(groups, _proxy(scores, temperature), cells, w, eps)
 
     loss = model.compute_loss(
         feed, y, model(feed), sample_weight=w, training=False
@@ -55,9 +74,12 @@ def test_multiplier_step_and_proxy_loss(constraint):
     plain = keras.losses.BinaryCrossentropy()(
         y, scores[:, None], sample_weight=w
     )
-    assert float(loss) == pytest.approx(
-        float(plain) + start @ soft, rel=1e-4, abs=1e-5
+    expected = (
+        float(plain)
+        + start @ soft
+        + 0.5 * damping * np.sum(np.maximum(soft, 0.0) ** 2)
     )
+    assert float(loss) == pytest.approx(expected, rel=1e-4, abs=1e-5)
     np.testing.assert_allclose(model.multipliers.numpy(), start)
 
     model.train_on_batch(feed, y, sample_weight=w)
@@ -66,6 +88,31 @@ def test_multiplier_step_and_proxy_loss(constraint):
         np.maximum(0.0, start + eta * hard),
         atol=1e-6,
     )
+
+
+def test_two_sided_multipliers_cancel_noise():
+    # A gap that flips sign between two batches, as sampling noise does:
+    # each one-sided multiplier grows on one batch and shrinks on the
+    # other, so the total stays at one batch's |gap|, where a multiplier
+    # on |r_g - r| would have grown on both (2 |gap|). Equal group sizes,
+    # so swapping the codes flips the sign of each group's gap.
+    x, _, y = toy_data(64)
+    groups = np.arange(64) % 2
+    model = RateConstrainedModel(
+        small_predictor(),
+        constraint="demographic_parity",
+        epsilon=0.0,
+        multiplier_learning_rate=1.0,
+    )
+    model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+    feed = {"features": x, "group": groups}
+    hard = (model.predict(feed, verbose=0)[:, 0] > 0.5).astype(float)
+    gap = abs(hard[groups == 1].mean() - hard[groups == 0].mean())
+    assert gap > 0
+    model.train_on_batch(feed, y)
+    np.testing.assert_allclose(model.multipliers.numpy().sum(), gap, atol=1e-6)
+    model.train_on_batch({"features": x, "group": 1 - groups}, y)
+    np.testing.assert_allclose(model.multipliers.numpy().sum(), gap, atol=1e-6)
 
 
 def test_fit_save_reload_keeps_multipliers(tmp_path):
@@ -93,3 +140,9 @@ def test_bad_constraint_is_named():
         RateConstrainedModel(small_predictor(), constraint="fair")
     with pytest.raises(InvalidArgumentError, match="`epsilon`"):
         RateConstrainedModel(small_predictor(), epsilon=-0.1)
+    for bad in (0, -1.0, float("inf"), True):
+        with pytest.raises(InvalidArgumentError, match="`proxy_temperature`"):
+            RateConstrainedModel(small_predictor(), proxy_temperature=bad)
+    for bad in (-0.5, float("nan"), float("inf"), False):
+        with pytest.raises(InvalidArgumentError, match="`damping`"):
+            RateConstrainedModel(small_predictor(), damping=bad)

@@ -1,5 +1,6 @@
 """CSV loading for fairness experiments and the embedded Adult data."""
 
+import csv
 import gzip
 
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 
 from kerasweights.datasets.adult import ADULT_PATH
 from kerasweights.datasets.adult import load_adult
+from kerasweights.datasets.compas import COMPAS_PATH
+from kerasweights.datasets.compas import load_compas
 from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.fairness.data import load_csv
@@ -151,3 +154,42 @@ def test_adult_is_embedded_unchanged_and_loads():
     assert len(race.group_names) == 5
     with pytest.raises(InvalidArgumentError, match="sensitive"):
         load_adult("age")
+
+
+def test_compas_is_embedded_unchanged_and_loads():
+    import hashlib
+    import os
+
+    shared = os.path.join(
+        os.path.dirname(__file__), "..", "..", "..", "shared", "data"
+    )
+    original = os.path.join(shared, "compas-two-year.csv.gz")
+    if os.path.exists(original):
+        with open(original, "rb") as a, open(COMPAS_PATH, "rb") as b:
+            digest = hashlib.sha256
+            assert digest(a.read()).digest() == digest(b.read()).digest()
+    with gzip.open(COMPAS_PATH, "rt") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 6167 + 1
+    race = rows[0].index("race")
+    kept = [r for r in rows[1:] if r[race] in ("African-American", "Caucasian")]
+    data = load_compas()
+    assert len(data) == len(kept) == 5273
+    assert data.group_names == ["African-American", "Caucasian"]
+    np.testing.assert_array_equal(
+        data.groups, [int(r[race] == "Caucasian") for r in kept]
+    )
+    label = rows[0].index("two_year_recid")
+    np.testing.assert_array_equal(data.labels, [int(r[label]) for r in kept])
+    assert not any(
+        n.startswith(("race", "sex-race")) for n in data.feature_names
+    )
+    swapped = load_compas(groups=("Caucasian", "African-American"))
+    np.testing.assert_array_equal(swapped.groups, 1 - data.groups)
+    everyone = load_compas(groups=None)
+    assert len(everyone) == 6167
+    assert len(load_compas("sex").group_names) == 2
+    with pytest.raises(InvalidArgumentError, match="`sensitive`"):
+        load_compas("age")
+    with pytest.raises(InvalidArgumentError, match="`groups`.*Martian"):
+        load_compas(groups=("Caucasian", "Martian"))
