@@ -10,7 +10,9 @@ machine hit all of them alike. The table gives medians, the ratio of each
 training step to Keras LSTM's, inference throughput in sequences per
 second and the fraction of the machine's matrix-product peak (measured in
 the same run) reached by the layer's matrix products, counted as three
-times the forward products for a training step.
+times the forward products for a training step. "CPU time" is the
+process CPU time of a training step (all threads), which a shared
+machine's load disturbs far less than wall-clock time.
 
 ``--adding`` also trains each layer on the adding problem (Hochreiter and
 Schmidhuber, 1997) for a fixed number of steps and reports the test error
@@ -118,20 +120,25 @@ def time_layers(length, rounds, jit, peak, factories):
         model.predict_on_batch(x)
         models[name] = model
     train = {name: [] for name in models}
+    train_cpu = {name: [] for name in models}
     infer = {name: [] for name in models}
     for _ in range(rounds):
         for name, model in models.items():
             start = time.perf_counter()
+            cpu = time.process_time()
             model.train_on_batch(x, y)
             train[name].append(time.perf_counter() - start)
+            train_cpu[name].append(time.process_time() - cpu)
             start = time.perf_counter()
             model.predict_on_batch(x)
             infer[name].append(time.perf_counter() - start)
     rows = []
     lstm = statistics.median(train["keras LSTM"])
     gru = statistics.median(train["keras GRU"])
+    lstm_cpu = statistics.median(train_cpu["keras LSTM"])
     for name, model in models.items():
         step = statistics.median(train[name])
+        step_cpu = statistics.median(train_cpu[name])
         forward = statistics.median(infer[name])
         flops = forward_flops(model, length)
         rows.append(
@@ -141,6 +148,8 @@ def time_layers(length, rounds, jit, peak, factories):
                 "train_ms": 1000 * step,
                 "vs_lstm": step / lstm,
                 "vs_gru": step / gru,
+                "cpu_ms": 1000 * step_cpu,
+                "cpu_vs_lstm": step_cpu / lstm_cpu,
                 "infer_seq_per_s": BATCH / forward,
                 "peak_fraction": 3 * flops / step / peak,
             }
@@ -226,17 +235,50 @@ def markdown(rows, peak, jit):
         f"GFLOP/s; jit_compile={jit}.",
         "",
         "| layer | T | train step (ms) | vs Keras LSTM | vs Keras GRU "
-        "| inference (seq/s) | matmul peak |",
-        "|---|---|---|---|---|---|---|",
+        "| CPU time (ms) | CPU vs LSTM | inference (seq/s) | matmul peak |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
             f"| {row['layer']} | {row['length']} | {row['train_ms']:.1f} "
             f"| {row['vs_lstm']:.2f}x | {row['vs_gru']:.2f}x "
+            f"| {row['cpu_ms']:.0f} | {row['cpu_vs_lstm']:.2f}x "
             f"| {row['infer_seq_per_s']:.0f} "
             f"| {100 * row['peak_fraction']:.1f}% |"
         )
     return "\n".join(lines)
+
+
+def goals(rows):
+    """Lines saying which speed goals of issue 4 hold in this run."""
+    lines = ["", "Goals (medians of this run):", ""]
+    for length in sorted({row["length"] for row in rows}):
+        at = [r for r in rows if r["length"] == length]
+        ours = [r for r in at if not r["layer"].startswith("keras ")]
+        slow = [
+            f"{r['layer']} {r['vs_lstm']:.2f}x"
+            for r in ours
+            if r["vs_lstm"] > 1.0
+        ]
+        slow_cpu = [
+            f"{r['layer']} {r['cpu_vs_lstm']:.2f}x"
+            for r in ours
+            if r["cpu_vs_lstm"] > 1.0
+        ]
+        lines.append(
+            f"* T={length}, at most 1.0x Keras LSTM (wall): "
+            + ("all" if not slow else "missed by " + ", ".join(slow))
+            + "; by CPU time: "
+            + ("all" if not slow_cpu else "missed by " + ", ".join(slow_cpu))
+        )
+        for name in ("min_gru", "min_lstm"):
+            row = next((r for r in at if r["layer"] == name), None)
+            if row is not None:
+                lines.append(
+                    f"* T={length}, {name}: {1 / row['vs_gru']:.2f}x faster "
+                    "than Keras GRU (goal at T=512: 3x)"
+                )
+    return lines
 
 
 def plot(rows, path):
@@ -311,6 +353,7 @@ def main(argv=None):
             factories = layer_factories(args.scan_variants, args.only)
             rows.extend(time_layers(length, rounds, args.jit, peak, factories))
         table = markdown(rows, peak, args.jit)
+        table += "\n" + "\n".join(goals(rows))
         print(table)
         if args.markdown:
             with open(args.markdown, "w", encoding="utf-8") as handle:

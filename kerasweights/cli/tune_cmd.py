@@ -80,6 +80,65 @@ def add_parser(subparsers):
         help="use only N digits examples (quick runs)",
     )
     parser.add_argument(
+        "--space",
+        metavar="FILE",
+        help="a YAML (.yaml/.yml) or Python (.py) file that restricts or "
+        "extends the search space (see docs/tuning.md); --model, "
+        "--initializers and --cells replace the file's values",
+    )
+    parser.add_argument(
+        "--task",
+        default="digits",
+        metavar="NAME",
+        help="digits (default: conv and recurrent models) or adult (dense "
+        "income classifiers with the fairness penalty and its weight "
+        "searched)",
+    )
+    parser.add_argument(
+        "--objective",
+        default="val_accuracy",
+        metavar="NAME",
+        help="val_accuracy (default, higher is better) or val_loss",
+    )
+    parser.add_argument(
+        "--prune-steps",
+        type=int,
+        default=40,
+        metavar="N",
+        help="prune a trial whose gradients explode or vanish within its "
+        "first N optimizer steps (default 40)",
+    )
+    parser.add_argument(
+        "--no-prune",
+        action="store_true",
+        help="never prune: every trial runs all its epochs unless it goes "
+        "non-finite",
+    )
+    parser.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="auto (every GPU through MirroredStrategy, else the CPU), "
+        "one-device, mirrored or tpu (default: Keras' own placement)",
+    )
+    role = parser.add_mutually_exclusive_group()
+    role.add_argument(
+        "--chief",
+        action="store_true",
+        help="run Keras Tuner's chief oracle at --oracle HOST:PORT; it "
+        "hands trials to the workers, then writes the results",
+    )
+    role.add_argument(
+        "--worker",
+        metavar="ID",
+        help="run trials for the chief at --oracle as worker ID (e.g. tuner1)",
+    )
+    parser.add_argument(
+        "--oracle",
+        metavar="HOST:PORT",
+        help="the chief's address (default: KERASTUNER_ORACLE_IP and "
+        "KERASTUNER_ORACLE_PORT)",
+    )
+    parser.add_argument(
         "--json", action="store_true", help="print a JSON summary on stdout"
     )
     level = parser.add_mutually_exclusive_group()
@@ -105,10 +164,13 @@ def _print_summary(result):
         verification["inputs"], verification["outputs"]
     )
 
-    failed = sum(1 for r in result.trials if not r.finite)
+    failed = sum(1 for r in result.trials if r.status == "failed")
+    pruned = sum(1 for r in result.trials if r.status == "pruned")
+    objective = result.settings.get("objective", "val_accuracy")
     print(
         f"Best: trial {best.number} of {len(result.trials)} "
-        f"({failed} failed), val_accuracy {best.score:.4f}, test accuracy "
+        f"({failed} failed, {pruned} pruned), {objective} "
+        f"{best.score:.4f}, test accuracy "
         f"{result.test_accuracy:.4f}, gradient health {best.health}"
     )
     lines = [
@@ -120,12 +182,54 @@ def _print_summary(result):
         f"{'batch' if len(verification['cases']) == 1 else 'batches'} "
         f"{[list(c.values())[0] for c in verification['cases']]}, max "
         f"difference {verification['max_abs_diff']:.2g}",
-        f"Wrote {result.files['trials_csv']}, {result.files['trials_json']} "
-        f"and {result.files['summary']}",
+        f"Wrote {result.files['trials_csv']}, {result.files['trials_json']}, "
+        f"{result.files['trials_png']} and {result.files['summary']}",
         f"Finished in {result.seconds:.0f}s",
     ]
     for line in lines:
         print(line)
+
+
+def _distributed(args):
+    """``None`` or the chief/worker settings from the flags or environment."""
+    import os
+
+    from kerasweights.errors import InvalidArgumentError
+
+    env_id = os.environ.get("KERASTUNER_TUNER_ID")
+    env_ip = os.environ.get("KERASTUNER_ORACLE_IP")
+    env_port = os.environ.get("KERASTUNER_ORACLE_PORT")
+    role = "chief" if args.chief else ("worker" if args.worker else None)
+    tuner_id = args.worker
+    if role is None and env_ip:
+        # Keras Tuner's own variables select the role when no flag does.
+        if not env_id:
+            raise InvalidArgumentError(
+                "KERASTUNER_ORACLE_IP is set but KERASTUNER_TUNER_ID is not; "
+                "expected 'chief' or a worker id, or use --chief/--worker"
+            )
+        role = "chief" if "chief" in env_id else "worker"
+        tuner_id = env_id
+    if role is None:
+        if args.oracle:
+            raise InvalidArgumentError(
+                "--oracle needs --chief or --worker ID. Received: --oracle "
+                f"{args.oracle}"
+            )
+        return None
+    address = args.oracle
+    if address is None:
+        if not env_ip or not env_port:
+            flag = "--chief" if role == "chief" else f"--worker {tuner_id}"
+            raise InvalidArgumentError(
+                f"{flag} needs the chief's address: --oracle HOST:PORT or "
+                "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT"
+            )
+        address = f"{env_ip}:{env_port}"
+    out = {"role": role, "address": address}
+    if role == "worker":
+        out["tuner_id"] = tuner_id
+    return out
 
 
 def run(args):
@@ -166,12 +270,56 @@ def run(args):
             f"Received: --limit {args.limit}"
         )
 
+    if args.task not in ("digits", "adult"):
+        raise InvalidArgumentError(
+            f"--task must be digits or adult. Received: --task {args.task!r}"
+        )
+    objectives = ["val_accuracy", "val_loss"]
+    if args.task == "adult":
+        objectives += ["val_fair_accuracy", "val_dp_difference"]
+    if args.objective not in objectives:
+        raise InvalidArgumentError(
+            f"--objective must be one of {', '.join(objectives)} for --task "
+            f"{args.task}. Received: --objective {args.objective!r}"
+        )
+    if args.prune_steps < 1:
+        raise InvalidArgumentError(
+            "--prune-steps must be a positive integer. Received: "
+            f"--prune-steps {args.prune_steps}"
+        )
+    if args.strategy is not None:
+        from kerasweights.tuning.devices import STRATEGIES
+
+        if args.strategy not in STRATEGIES:
+            raise InvalidArgumentError(
+                f"--strategy must be one of {', '.join(STRATEGIES)}. "
+                f"Received: --strategy {args.strategy!r}"
+            )
+    distributed = _distributed(args)
+
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
-    space = SearchSpace(
-        models=_MODELS[args.model] or ("conv", "recurrent"),
-        initializers=_names(args.initializers) if args.initializers else None,
-        cells=_names(args.cells) if args.cells else None,
-    )
+    overrides = {
+        "models": _MODELS[args.model] if args.model != "both" else None,
+        "initializers": _names(args.initializers)
+        if args.initializers
+        else None,
+        "cells": _names(args.cells) if args.cells else None,
+    }
+    if args.space is not None:
+        from kerasweights.tuning.spacefile import load_space_file
+
+        space = load_space_file(args.space, **overrides)
+    elif args.task == "adult":
+        # Adult uses the dense-kernel slot and the dense sizes only.
+        space = SearchSpace(
+            models=["conv"], initializers=overrides["initializers"]
+        )
+    else:
+        space = SearchSpace(
+            models=overrides["models"] or ("conv", "recurrent"),
+            initializers=overrides["initializers"],
+            cells=overrides["cells"],
+        )
     out = Console(highlight=False)
     if not out.is_terminal:
         # Piped or redirected: a wider table instead of 80 columns.
@@ -192,7 +340,20 @@ def run(args):
             overwrite=args.overwrite,
             limit=args.limit,
             display=Display(verbose),
+            objective=args.objective,
+            prune=not args.no_prune,
+            prune_steps=args.prune_steps,
+            strategy=args.strategy,
+            distributed=distributed,
+            task=args.task,
         )
+    if distributed is not None and distributed["role"] == "worker":
+        ran = ", ".join(r.trial_id for r in result.trials) or "none"
+        print(
+            f"Worker {distributed['tuner_id']} ran trials {ran}; the chief "
+            f"writes the results in {result.output}"
+        )
+        return 0
     if args.json:
         json.dump(result.to_dict(), sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")

@@ -105,14 +105,14 @@ class Display:
             )
         self._line(f"  {self._label} epoch {epoch + 1}/{epochs}  {metrics}", 2)
 
-    def trial_end(self, record, best):
+    def trial_end(self, record, best, objective="val_accuracy"):
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
         if record.finite:
-            result = f"val_accuracy {record.score:.4f}"
+            result = f"{objective} {record.score:.4f}"
         else:
-            result = f"FAILED ({record.reason})"
+            result = f"{record.status.upper()} ({record.reason})"
         best_text = f"  best so far {best:.4f}" if best is not None else ""
         self._line(
             f"{self._label} done in {record.seconds:.1f}s: {result}, "
@@ -137,7 +137,7 @@ class ProgressCallback(keras.callbacks.Callback):
         )
 
 
-def results_table(ranked, title):
+def results_table(ranked, title, objective="val_accuracy"):
     """A `rich.table.Table` of ranked trials."""
     from rich.table import Table
 
@@ -145,7 +145,7 @@ def results_table(ranked, title):
     table.add_column("rank")
     table.add_column("trial")
     table.add_column("hyperparameters", min_width=36, overflow="fold")
-    table.add_column("val acc")
+    table.add_column("val acc" if objective == "val_accuracy" else objective)
     table.add_column("health", overflow="fold")
     table.add_column("status", overflow="fold")
     for rank, r in enumerate(ranked, start=1):

@@ -163,6 +163,13 @@ class SearchSpace:
         dense_units: Choices for the hidden dense layer of conv models.
         dropout: Choices for the dropout rate.
         learning_rate: Choices for Adam's learning rate.
+        bias_initializers: Names of the initializers to search for the gate
+            biases of recurrent layers whose gate layout is known (Keras'
+            ``lstm`` and ``gru``, and every cell class that declares a
+            ``gate_layout``); ``None`` for every registered plugin whose
+            ``plugin_targets`` include ``"bias"`` (such as ``chrono``) plus
+            ``"default"`` (the layer's own bias initializer). ``[]`` leaves
+            the biases out of the space.
 
     Raises:
         PluginNotFoundError: A name in ``initializers`` or ``cells`` is
@@ -192,7 +199,23 @@ class SearchSpace:
         dense_units=(32, 64),
         dropout=(0.0, 0.2),
         learning_rate=(0.003, 0.01),
+        bias_initializers=None,
     ):
+        self._arguments = {
+            "models": models,
+            "initializers": initializers,
+            "cells": cells,
+            "extra_initializers": extra_initializers,
+            "extra_cells": extra_cells,
+            "conv_blocks": conv_blocks,
+            "filters": filters,
+            "recurrent_layers": recurrent_layers,
+            "units": units,
+            "dense_units": dense_units,
+            "dropout": dropout,
+            "learning_rate": learning_rate,
+            "bias_initializers": bias_initializers,
+        }
         if isinstance(models, str):
             models = (models,)
         models = tuple(models)
@@ -222,6 +245,7 @@ class SearchSpace:
             initializers, extra_initializers
         )
         self._cells = self._collect_cells(cells, extra_cells)
+        self._biases = self._collect_biases(bias_initializers)
         for slot in self.slots:
             if not self.initializer_names(slot):
                 raise InvalidArgumentError(
@@ -324,6 +348,44 @@ class SearchSpace:
             )
         return list(candidates.values())
 
+    def _collect_biases(self, names):
+        records = [
+            r
+            for r in _plugin_records("initializer")
+            if "bias" in (getattr(r.obj, "plugin_targets", None) or ())
+        ]
+        if names is None:
+            out = [Candidate("default", None, "keras", ("recurrent_bias",))]
+            for r in records:
+                out.append(
+                    Candidate(r.name, r.obj, "plugin", ("recurrent_bias",))
+                )
+            return out
+        if isinstance(names, str):
+            names = [names]
+        out = []
+        known = {r.name: r for r in records}
+        known.update({r.registered_name: r for r in records})
+        for name in names:
+            if name == "default":
+                out.append(
+                    Candidate("default", None, "keras", ("recurrent_bias",))
+                )
+            elif name in known:
+                r = known[name]
+                out.append(
+                    Candidate(r.name, r.obj, "plugin", ("recurrent_bias",))
+                )
+            else:
+                raise PluginNotFoundError(
+                    _unknown("bias initializer", name, records, ("default",))
+                )
+        return out
+
+    def arguments(self):
+        """The constructor arguments this space was built from."""
+        return dict(self._arguments)
+
     # -- what the space holds --------------------------------------------
 
     @property
@@ -367,7 +429,19 @@ class SearchSpace:
             "dense_units": list(self.dense_units),
             "dropout": list(self.dropout),
             "learning_rate": list(self.learning_rate),
+            "bias_initializers": self.bias_names
+            if "recurrent" in self.models
+            else [],
         }
+
+    @property
+    def bias_names(self):
+        """The names of the recurrent gate-bias initializers searched."""
+        return [c.name for c in self._biases]
+
+    def gated_cell_names(self):
+        """Cells whose gate layout is known, so a bias slot applies."""
+        return [c.name for c in self._cells if _gate_layout(c) is not None]
 
     # -- drawing from a trial's hyperparameters -------------------------
 
@@ -423,9 +497,19 @@ class SearchSpace:
                 drawn = c.arguments(hp, "cell")
             if c.name == chosen:
                 kwargs = drawn
+        bias = self._choose_bias(hp)
         if chosen is None:  # recurrent models are inactive in this trial
             return None
         (pick,) = [c for c in self._cells if c.name == chosen]
+        layout = _gate_layout(pick)
+        if bias is not None and layout is not None:
+            made = bias(layout)
+            if made is not None:
+                kwargs = {**kwargs, "bias_initializer": made}
+                if pick.name == "lstm":
+                    # Keras would otherwise call the initializer on a
+                    # quarter of the bias and add ones to the forget gate.
+                    kwargs["unit_forget_bias"] = False
         if pick.source == "keras":
             cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[pick.obj]
         else:
@@ -441,6 +525,55 @@ class SearchSpace:
             )
 
         return make
+
+    def _choose_bias(self, hp):
+        """Register ``bias_init`` (for gated cells); return a factory."""
+        gated = self.gated_cell_names()
+        if not self._biases or not gated:
+            return None
+        with hp.conditional_scope("cell", gated):
+            chosen = hp.Choice("bias_init", self.bias_names)
+            kwargs = {}
+            for c in self._biases:
+                if not c.tunable:
+                    continue
+                with hp.conditional_scope("bias_init", [c.name]):
+                    drawn = c.arguments(hp, "bias_init")
+                if c.name == chosen:
+                    kwargs = drawn
+        if chosen is None:
+            return None
+        (pick,) = [c for c in self._biases if c.name == chosen]
+        if pick.obj is None:
+            return lambda layout: None
+
+        def make(layout):
+            # Keras' cells are named by layout; kerasweights' cells declare
+            # theirs and hand it to the initializer (`for_gate_layout`).
+            params = inspect.signature(pick.obj.__init__).parameters
+            extra = {}
+            if isinstance(layout, str) and "gate_layout" in params:
+                extra["gate_layout"] = layout
+            return pick.obj(**kwargs, **extra)
+
+        return make
+
+
+def _gate_layout(candidate):
+    """The gate layout name of a cell candidate, or ``None``."""
+    from kerasweights.initializers.recurrent import GATE_LAYOUTS
+
+    if candidate.source == "keras":
+        return candidate.name
+    # A cell class that declares its gate layout (a tuple of roles) hands
+    # it to a layout-aware bias initializer itself.
+    layout = getattr(candidate.obj, "gate_layout", None)
+    if isinstance(layout, tuple | list):
+        return tuple(layout)
+    if isinstance(layout, str):
+        return layout
+    name = getattr(candidate.obj, "plugin_name", None) or candidate.name
+    return name if name in GATE_LAYOUTS else None
 
 
 def slot_hyperparameter(slot):

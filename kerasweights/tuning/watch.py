@@ -12,7 +12,17 @@ import math
 
 import keras
 
-__all__ = ["NonFiniteWatch", "gradient_health_callback", "health_summary"]
+__all__ = [
+    "PRUNE_ON",
+    "NonFiniteWatch",
+    "PruneWatch",
+    "gradient_health_callback",
+    "health_summary",
+]
+
+# The gradient-health diagnoses that make a trial hopeless when they show
+# in its first steps. Non-finite values fail the trial instead (C07).
+PRUNE_ON = ("exploding", "vanishing")
 
 
 class NonFiniteWatch(keras.callbacks.Callback):
@@ -48,6 +58,50 @@ class NonFiniteWatch(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self._check(logs, f"at the end of epoch {epoch + 1}")
+
+
+class PruneWatch(keras.callbacks.Callback):
+    """Stop a trial whose gradients explode or vanish in its first steps.
+
+    Reads the problems a gradient-health callback has found (the health
+    callback must come before this one in the callback list). When one of
+    ``on`` was established before optimizer step ``steps``, training stops
+    and ``reason`` names the diagnosis, the layer, the step and the
+    evidence. The health callback reads its records every 15 steps and at
+    each epoch end, so a trial stops at most about 15 steps after the
+    problem shows.
+
+    Args:
+        health: The gradient-health callback (``None`` disables pruning).
+        steps: The window, in optimizer steps from the start of training.
+        on: Diagnosis names that prune.
+    """
+
+    def __init__(self, health, steps, on=PRUNE_ON):
+        super().__init__()
+        self.health = health
+        self.steps = int(steps)
+        self.on = tuple(on)
+        self.reason = None
+
+    def _check(self):
+        if self.reason is not None or self.health is None:
+            return
+        for p in list(getattr(self.health, "problems", None) or []):
+            if p.name in self.on and p.step < self.steps:
+                where = f" in {p.layer}" if p.layer else ""
+                self.reason = (
+                    f"{p.name} gradients{where} at optimizer step {p.step} "
+                    f"(within the first {self.steps}): {p.evidence}"
+                )
+                self.model.stop_training = True
+                return
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check()
 
 
 def gradient_health_callback():

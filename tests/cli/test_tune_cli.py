@@ -25,8 +25,14 @@ def _snapshot(folder):
 def tuned(tmp_path_factory):
     """One tiny recurrent search through the CLI, shared by the tests."""
     out = tmp_path_factory.mktemp("tune") / "run"
+    space = out.parent / "space.yaml"
+    # The file sets models and units; --cells on the command line replaces
+    # the file's cells.
+    space.write_text("models: [recurrent]\ncells: [lstm]\nunits: [12]\n")
     argv = [
         "tune",
+        "--space",
+        str(space),
         "--model",
         "recurrent",
         "--cells",
@@ -58,11 +64,14 @@ def test_tune_writes_a_verified_export_and_its_trials(tuned):
     assert summary["best"]["status"] == "completed"
     assert summary["best"]["health"] != "unavailable"
     assert len(summary["trials"]) == 2
+    assert summary["settings"]["space"]["units"] == [12]
+    assert summary["settings"]["space"]["cells"] == ["gru", "mgu"]
     for name in (
         "best_model.keras",
         "saved_model",
         "trials.csv",
         "trials.json",
+        "trials.png",
         "summary.json",
         "kerasweights-manifest.json",
     ):
@@ -174,11 +183,25 @@ def test_overwrite_still_refuses_a_folder_with_foreign_files(tuned, capsys):
         (["--tuner", "hyperband", "--trials", "3"], "trials=3"),
         (["--limit", "5"], "--limit 5"),
         (["--trials", "two"], "'two'"),
+        (["--space", "nowhere.yaml"], "nowhere.yaml: no such file"),
+        (["--objective", "accuracy"], "--objective 'accuracy'"),
+        (["--prune-steps", "0"], "--prune-steps 0"),
+        (["--strategy", "gpu"], "--strategy 'gpu'"),
+        (["--strategy", "tpu"], "found no TPU"),
+        (["--oracle", "127.0.0.1:1"], "--oracle needs --chief"),
+        (["--chief"], "--chief needs the chief's address"),
+        (["--worker", "tuner1"], "--worker tuner1 needs"),
+        (["--chief", "--oracle", "127.0.0.1"], "HOST:PORT"),
+        (["--worker", "chief2", "--oracle", "127.0.0.1:1"], "'chief2'"),
     ],
 )
 def test_bad_input_exits_2_with_one_line_and_writes_nothing(
-    tmp_path, capsys, argv, words
+    tmp_path, capsys, monkeypatch, argv, words
 ):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "TPU_NAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("KERASTUNER_ORACLE_PORT", raising=False)
+    monkeypatch.chdir(tmp_path)
     out = tmp_path / "out"
     code = main(["tune", "--output", str(out), *argv])
     line = _one_error_line(capsys)
@@ -222,3 +245,27 @@ def test_overwrite_replaces_exactly_a_previous_run(tuned, tmp_path, capsys):
     new = json.loads((out / "summary.json").read_text())
     assert new["settings"]["limit"] == 100
     assert old["settings"]["limit"] != 100
+
+
+def test_a_bad_space_file_is_one_line_naming_its_line(tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("models: [conv\nunits: 3\n")
+    out = tmp_path / "out"
+    code = main(["tune", "--space", str(space), "--output", str(out)])
+    line = _one_error_line(capsys)
+    assert code == 2
+    assert str(space) in line and "not valid YAML at line" in line
+    assert not out.exists()
+
+
+def test_resume_with_a_changed_objective_exits_2_naming_it(tuned, capsys):
+    _, _, out = tuned
+    before = _snapshot(out)
+    argv = ["tune", "--space", str(out.parent / "space.yaml")]
+    argv += ["--model", "recurrent", "--cells", "gru,mgu", "--trials", "2"]
+    argv += ["--epochs", "1", "--limit", "150", "--output", str(out), "-q"]
+    code = main([*argv, "--objective", "val_loss"])
+    line = _one_error_line(capsys)
+    assert code == 2
+    assert "objective 'val_accuracy' -> 'val_loss'" in line
+    assert _snapshot(out) == before

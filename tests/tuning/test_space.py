@@ -180,3 +180,45 @@ def test_conv_model_names_its_input_and_output(hypermodel):
     assert isinstance(model, keras.Model)
     assert [t.name for t in model.inputs] == ["pixels"]
     assert model.output_names == ["digit"]
+
+
+_GATED = ["lstm", "gru"] + [
+    r.name for r in CELLS if getattr(r.obj, "gate_layout", None) is not None
+]
+
+
+@pytest.mark.parametrize("cell", _GATED)
+def test_chrono_fills_the_gate_biases_of_gated_cells(hypermodel, cell):
+    hp = kt.HyperParameters()
+    hp.values["model"] = "recurrent"
+    hp.values["cell"] = cell
+    hp.values["bias_init"] = "chrono"
+    hp.values["bias_init/chrono_max_timescale"] = 100.0
+    model = hypermodel.build(hp)
+    assert hp.is_active("bias_init/chrono_max_timescale")
+    configs = _find_initializer_configs(
+        json.loads(json.dumps(model.get_config(), default=str)),
+        "kerasweights>Chrono",
+    )
+    assert configs and all(c["max_timescale"] == 100.0 for c in configs)
+    # Keras' cells are named by layout; kerasweights' cells declare theirs
+    # and hand it to Chrono themselves.
+    expected = cell if cell in ("lstm", "gru") else None
+    assert all(c["gate_layout"] == expected for c in configs)
+    if cell == "lstm":
+        (layer,) = [x for x in model.layers if isinstance(x, keras.layers.LSTM)]
+        assert layer.get_config()["unit_forget_bias"] is False
+        # Chrono's forget biases log(u), u in [1, 99]: in [0, log 99].
+        bias = np.asarray(layer.cell.bias).reshape(4, -1)
+        assert (bias[1] >= 0).all() and (bias[1] <= np.log(99) + 1e-5).all()
+        np.testing.assert_allclose(bias[0], -bias[1], rtol=1e-6)
+
+
+def test_cells_without_a_known_gate_layout_have_no_bias_slot(hypermodel):
+    hp = kt.HyperParameters()
+    hp.values["model"] = "recurrent"
+    hp.values["cell"] = "indrnn"  # no gates: declares no layout
+    hypermodel.build(hp)
+    assert not hp.is_active("bias_init")
+    assert "chrono" in SearchSpace().bias_names
+    assert SearchSpace(bias_initializers=[]).bias_names == []
