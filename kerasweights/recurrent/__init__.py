@@ -10,6 +10,7 @@ from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.indrnn import IndRNN
 from kerasweights.recurrent.indrnn import IndRNNCell
+from kerasweights.recurrent.indrnn import MaxAbsValue
 from kerasweights.recurrent.janet import JANET
 from kerasweights.recurrent.janet import JANETCell
 from kerasweights.recurrent.layer_norm import LayerNormGRU
@@ -38,6 +39,7 @@ __all__ = [
     "LayerNormGRUCell",
     "LayerNormLSTM",
     "LayerNormLSTMCell",
+    "MaxAbsValue",
     "MGU",
     "MGUCell",
     "MinGRU",

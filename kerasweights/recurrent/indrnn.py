@@ -3,10 +3,47 @@
 import keras
 from keras import ops
 
+from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import InvalidTypeError
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 
-__all__ = ["IndRNNCell", "IndRNN"]
+__all__ = ["IndRNNCell", "IndRNN", "MaxAbsValue"]
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class MaxAbsValue(keras.constraints.Constraint):
+    """Clips every entry of a weight to ``[-limit, limit]``.
+
+    IndRNN keeps ``|u| <= 2 ** (1 / T)`` so that no unit's state grows
+    more than twice over ``T`` steps; Keras' norm constraints act on whole
+    rows or columns, not on single entries of a vector.
+
+    Args:
+        limit: Positive number.
+
+    Example:
+
+    >>> import keras
+    >>> layer = IndRNN(8, recurrent_constraint=MaxAbsValue(2 ** (1 / 100)))
+    """
+
+    def __init__(self, limit):
+        if isinstance(limit, bool) or not isinstance(limit, (int, float)):
+            raise InvalidTypeError(
+                f"`limit` must be a positive number. Received: limit={limit!r}"
+            )
+        if not limit > 0:
+            raise InvalidArgumentError(
+                f"`limit` must be a positive number. Received: limit={limit!r}"
+            )
+        self.limit = float(limit)
+
+    def __call__(self, w):
+        return ops.clip(w, -self.limit, self.limit)
+
+    def get_config(self):
+        return {"limit": self.limit}
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
@@ -28,15 +65,20 @@ class IndRNNCell(GatedCell):
             (default uniform in [0, 1], as in the paper). A matrix
             initializer is drawn as a ``(1, units)`` matrix.
         bias_initializer: Initializer of the bias.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop.
         recurrent_dropout: Fraction of ``h_{t-1}`` to drop in the recurrent
             term.
         seed: Seed of the dropout masks.
         **kwargs: Base layer arguments.
 
-    The paper also clips ``u`` to ``[-2 ** (1 / T), 2 ** (1 / T)]``; pass a
-    Keras constraint through your own training loop if you need it, the
-    cell does not clip.
+    The paper also clips ``u`` to ``[-2 ** (1 / T), 2 ** (1 / T)]``; pass
+    ``recurrent_constraint=MaxAbsValue(2 ** (1 / T))`` for that (the cell
+    does not clip by itself). IndRNN has no
+    gates, so a gate-aware bias initializer (``Chrono``) is refused.
 
     Reference:
         Li, Li, Cook, Zhu and Gao, "Independently Recurrent Neural Network

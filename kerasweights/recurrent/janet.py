@@ -38,6 +38,10 @@ class JANETCell(GatedCell):
         kernel_initializer: Initializer of the input kernel.
         recurrent_initializer: Initializer of the recurrent kernel.
         bias_initializer: Initializer of the biases.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop.
         recurrent_dropout: Fraction of the previous state to drop before the
             recurrent products.

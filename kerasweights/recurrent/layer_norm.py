@@ -147,6 +147,10 @@ class LayerNormLSTMCell(_LayerNormCell):
         gamma_initializer: Initializer of the normalisation gains.
         beta_initializer: Initializer of the cell normalisation shift.
         layer_norm_epsilon: Added to the variance.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop.
         recurrent_dropout: Fraction of ``h_{t-1}`` to drop.
         seed: Seed of the dropout masks.
@@ -208,6 +212,10 @@ class LayerNormGRUCell(_LayerNormCell):
         gamma_initializer: Initializer of the normalisation gains.
         beta_initializer: Unused, see above.
         layer_norm_epsilon: Added to the variance.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop.
         recurrent_dropout: Fraction of ``h_{t-1}`` to drop.
         seed: Seed of the dropout masks.

@@ -28,6 +28,10 @@ class MGUCell(GatedCell):
             draws its own values.
         recurrent_initializer: Initializer of the recurrent kernel.
         bias_initializer: Initializer of the biases.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop, in [0, 1).
         recurrent_dropout: Fraction of the previous state to drop before
             the recurrent products, in [0, 1).

@@ -106,6 +106,10 @@ class MinGRUCell(_MinimalCell):
         recurrent_initializer: Accepted for the common recurrent interface;
             this cell has no recurrent weight, so it is not used.
         bias_initializer: Initializer of the biases.
+        kernel_regularizer, bias_regularizer, kernel_constraint,
+        bias_constraint: Regularizers and constraints of the input
+            kernel and the bias (see `GatedCell`); there is no
+            recurrent weight to regularize.
         dropout: Fraction of the inputs to drop. There is no
             ``recurrent_dropout``: the state only enters element-wise.
         seed: Seed of the dropout masks.
@@ -159,6 +163,10 @@ class MinLSTMCell(_MinimalCell):
         recurrent_initializer: Accepted for the common recurrent interface;
             this cell has no recurrent weight, so it is not used.
         bias_initializer: Initializer of the biases.
+        kernel_regularizer, bias_regularizer, kernel_constraint,
+        bias_constraint: Regularizers and constraints of the input
+            kernel and the bias (see `GatedCell`); there is no
+            recurrent weight to regularize.
         dropout: Fraction of the inputs to drop. There is no
             ``recurrent_dropout``: the state only enters element-wise.
         seed: Seed of the dropout masks.

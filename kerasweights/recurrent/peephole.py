@@ -28,6 +28,10 @@ class PeepholeLSTMCell(GatedCell):
         bias_initializer: Initializer of the biases (forget block: ones).
         peephole_initializer: Initializer of ``p_i``, ``p_f``, ``p_o``
             (each drawn as a ``(1, units)`` matrix).
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop.
         recurrent_dropout: Fraction of ``h_{t-1}`` to drop.
         seed: Seed of the dropout masks.

@@ -33,6 +33,10 @@ class SRUCell(GatedCell):
         recurrent_initializer: Initializer of the vectors ``v_f``, ``v_r``
             (drawn as ``(1, units)`` matrices). Default ``glorot_uniform``.
         bias_initializer: Initializer of ``b_f`` and ``b_r``.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer,
+        kernel_constraint, recurrent_constraint, bias_constraint:
+            Regularizers and constraints of the input kernel, the
+            recurrent weights and the bias (see `GatedCell`).
         dropout: Fraction of the inputs to drop (also in the highway term).
         seed: Seed of the dropout masks.
         **kwargs: Base layer arguments.

@@ -116,3 +116,24 @@ def test_constraints_hold_after_a_training_step(cls):
     )
     assert layer.cell.kernel.numpy().min() >= 0.0
     assert np.abs(layer.cell.bias.numpy()).max() <= 0.5 + 1e-6
+
+
+def test_max_abs_value_clips_and_round_trips():
+    import keras
+    import numpy as np
+
+    from kerasweights.recurrent import IndRNN
+    from kerasweights.recurrent import MaxAbsValue
+
+    clip = MaxAbsValue(1.5)
+    w = np.array([-3.0, -1.0, 0.5, 2.0], "float32")
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(clip(w)), [-1.5, -1.0, 0.5, 1.5]
+    )
+    layer = IndRNN(3, recurrent_constraint=clip)
+    again = IndRNN.from_config(layer.get_config())
+    assert again.cell.recurrent_constraint.limit == 1.5
+    with pytest.raises(InvalidArgumentError, match="limit=0"):
+        MaxAbsValue(0)
+    with pytest.raises(InvalidTypeError, match="limit='x'"):
+        MaxAbsValue("x")
