@@ -14,9 +14,18 @@ median of the same network. Two clocks: wall time, and the CPU time of this
 process (all its threads), which other programs on a shared machine
 disturb far less.
 
+``--calls`` measures instead what one recorded step adds to the compiled
+step itself, without fit, its callbacks or the host reads around it: the
+model's own train function and the tapped one are called alternately, in
+blocks of ``--block`` calls on the same batches, and the medians over
+``--blocks`` blocks are compared. On a noisy shared machine this isolates
+the in-graph cost far better than whole epochs do.
+
 Usage:
     python benchmarks/health_overhead.py [--rounds 3] [--epochs 5]
         [--batch-size 32] [--nets dense conv recurrent] [--jit-compile]
+    python benchmarks/health_overhead.py --calls [--blocks 30]
+        [--block 50] [--batch-size 32] [--nets ...] [--jit-compile]
 """
 
 import argparse
@@ -135,6 +144,82 @@ def measure(net, rounds, epochs, batch_size, jit_compile=False):
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
+def measure_calls(net, blocks, block, batch_size, jit_compile=False):
+    """Median CPU and wall ms per call: the model's own step, a recorded one."""
+    import tensorflow as tf
+
+    from kerasweights.health.tap import GradientTap
+
+    build, shape = NETS[net]
+    x, y = digits()
+    x = shape(x)
+    keras.utils.set_random_seed(0)
+    model = build()
+    model.compile(
+        "adam", "sparse_categorical_crossentropy", jit_compile=jit_compile
+    )
+    model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+    tap = GradientTap(model, every_n_steps=1)
+    tap.install()
+    data = tf.data.Dataset.from_tensor_slices((x, y))
+    batches = iter(data.batch(batch_size, drop_remainder=True).repeat())
+    functions = {
+        "own": (tap.plain_function, True),
+        "recorded": (tap.tapped_function, False),
+    }
+    samples = {(name, c): [] for name in functions for c in (0, 1)}
+    for b in range(-2, blocks):  # two warm-up blocks (tracing)
+        names = list(functions) if b % 2 == 0 else list(functions)[::-1]
+        for name in names:
+            function, plain = functions[name]
+            tap.use_plain(plain)
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(block):
+                function(batches)
+            if b >= 0:
+                samples[name, 0].append((time.perf_counter() - wall) / block)
+                samples[name, 1].append((time.process_time() - cpu) / block)
+    tap.remove()
+    return {key: statistics.median(v) for key, v in samples.items()}
+
+
+def main_calls(args, nets):
+    print(
+        f"digits, batch {args.batch_size}, {args.blocks} alternating blocks "
+        f"of {args.block} train-function calls, median ms per call"
+        + (", jit_compile=True" if args.jit_compile else "")
+    )
+    load = os.getloadavg()[0]
+    results = {
+        net: measure_calls(
+            net, args.blocks, args.block, args.batch_size, args.jit_compile
+        )
+        for net in nets
+    }
+    print(
+        f"load average (1 min): {load:.1f} before, "
+        f"{os.getloadavg()[0]:.1f} after"
+    )
+    for clock, label in ((0, "wall time"), (1, "process CPU time")):
+        print()
+        print(f"{label}:")
+        print()
+        print(
+            "| network | own step | recorded step | added per recorded step "
+            "| every step, in-graph | every 10th step, in-graph (added/10) |"
+        )
+        print("|---|---|---|---|---|---|")
+        for net, med in results.items():
+            own, rec = med["own", clock], med["recorded", clock]
+            added = rec - own
+            print(
+                f"| {net} | {1000 * own:.3f} | {1000 * rec:.3f} | "
+                f"{1e6 * added:+.0f} us | {100 * added / own:+.1f}% | "
+                f"{10 * added / own:+.1f}% |",
+                flush=True,
+            )
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -144,8 +229,17 @@ def main(argv=None):
     parser.add_argument(
         "--jit-compile", action="store_true", help="compile with XLA"
     )
+    parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="time train-function calls, not fit epochs",
+    )
+    parser.add_argument("--blocks", type=int, default=30)
+    parser.add_argument("--block", type=int, default=50)
     args = parser.parse_args(argv)
     nets = args.nets or list(NETS)
+    if args.calls:
+        return main_calls(args, nets)
 
     print(
         f"digits, batch {args.batch_size}, {args.rounds} rounds x "
