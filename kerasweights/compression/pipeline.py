@@ -194,9 +194,9 @@ def _keras_latency(model, example, repeats):
 
 
 def _copy(model):
-    import keras
-
-    copy = keras.models.clone_model(model)
+    # Not keras.models.clone_model: it compiles the clone with the
+    # source's optimizer object, whose state would then be saved with it.
+    copy = type(model).from_config(model.get_config())
     copy.set_weights(model.get_weights())
     return copy
 

@@ -42,6 +42,7 @@ def test_two_epochs_of_four_steps_reach_half_sparsity_per_kernel(blobs):
     # schedule does, and the measured sparsity says so.
     x, y = blobs
     model = dense_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
     before = [w.copy() for w in model.get_weights()]
     result = compress(
         model, x, y, prune=0.5, epochs=2, batch_size=16, measure=False
@@ -57,6 +58,8 @@ def test_two_epochs_of_four_steps_reach_half_sparsity_per_kernel(blobs):
         assert report["sparsity"][f"{layer}/kernel"] >= 0.49
         # Biases are not pruned.
         assert np.all(result.model.get_layer(layer).bias.numpy() != 0)
+    # No optimizer state travels with the compressed model.
+    assert not result.model.compiled
     # The caller's model is untouched.
     for old, new in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(old, new)
