@@ -208,6 +208,12 @@ def _try_tflite(model, quantize):
         return convert_to_tflite(model, quantize=quantize), None
     except InvalidArgumentError as exc:
         return None, str(exc)
+    except Exception as exc:  # the converter's own errors are many types
+        detail = " ".join(str(exc).split())[:300]
+        return None, (
+            f"the TFLite converter refused the model ({type(exc).__name__}: "
+            f"{detail}); the SavedModel export still serves it"
+        )
 
 
 def compress(
@@ -308,6 +314,15 @@ def compress(
         raise InvalidArgumentError(
             "`schedule` needs `prune` (the target sparsity it must reach)."
         )
+    if quantize is not None and measure:
+        from kerasweights.compression.tflite import check_convertible
+
+        try:
+            check_convertible(model)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(
+                f"int8 quantization goes through TFLite: {exc}"
+            ) from exc
     _check_int("epochs", epochs, 1)
     _check_int("batch_size", batch_size, 1)
     x_train = _as_inputs(model, x_train, "x_train")
@@ -411,8 +426,9 @@ def compress(
     after_tflite, after_error = _try_tflite(work, tflite_mode)
     if quantize and after_tflite is None:
         raise InvalidArgumentError(
-            f"int8 quantization goes through TFLite, which failed: "
-            f"{after_error}"
+            "int8 quantization goes through TFLite, which failed: "
+            f"{after_error}. Compress without quantize (prune, cluster), or "
+            "make the model convertible."
         )
     report["tflite_error"] = after_error
 

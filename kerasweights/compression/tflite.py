@@ -26,7 +26,12 @@ import numpy as np
 
 from kerasweights.errors import InvalidArgumentError
 
-__all__ = ["TFLiteModel", "convert_to_tflite", "unrolled_copy"]
+__all__ = [
+    "TFLiteModel",
+    "check_convertible",
+    "convert_to_tflite",
+    "unrolled_copy",
+]
 
 MODES = (None, "int8")
 
@@ -47,6 +52,26 @@ def _set_unroll(node):
     return count
 
 
+def check_convertible(model):
+    """Raise now if `convert_to_tflite` would refuse ``model``.
+
+    Raises:
+        InvalidArgumentError: ``model`` has a recurrent layer and an input
+            with an unknown axis besides the batch.
+    """
+    if _set_unroll(model.get_config()) == 0:
+        return
+    for tensor in model.inputs:
+        if any(d is None for d in tensor.shape[1:]):
+            raise InvalidArgumentError(
+                "TFLite conversion of a recurrent model needs a fixed "
+                f"sequence length; input {tensor.name!r} has shape "
+                f"{tuple(tensor.shape)}. Rebuild the model on an Input with "
+                "a fixed time axis (e.g. Input((8, 8))) to get a TFLite "
+                "file; the SavedModel export works either way."
+            )
+
+
 def unrolled_copy(model):
     """A copy of ``model`` whose recurrent layers unroll their loop.
 
@@ -61,19 +86,11 @@ def unrolled_copy(model):
         InvalidArgumentError: A recurrent model has an unknown sequence
             length.
     """
+    check_convertible(model)
     config = model.get_config()
     count = _set_unroll(config)
     if count == 0:
         return model, 0
-    for tensor in model.inputs:
-        if any(d is None for d in tensor.shape[1:]):
-            raise InvalidArgumentError(
-                "TFLite conversion of a recurrent model needs a fixed "
-                f"sequence length; input {tensor.name!r} has shape "
-                f"{tuple(tensor.shape)}. Rebuild the model on an Input with "
-                "a fixed time axis (e.g. Input((8, 8))) to get a TFLite "
-                "file; the SavedModel export works either way."
-            )
     copy = type(model).from_config(config)
     copy.set_weights(model.get_weights())
     return copy, count
