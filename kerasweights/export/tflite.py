@@ -153,6 +153,7 @@ def _quiet_stderr():
         try:
             yield
         finally:
+            sys.stderr.flush()
             os.dup2(saved, 2)
             os.close(saved)
 
