@@ -785,6 +785,58 @@ def _tf_linear_recurrence(a, b, h0):
     return recurrence(a, b, h0)
 
 
+def _tf_sru_cells(candidate, x_f, v_f, c0):
+    """SRU's state ``c_t = x~_t + f_t (c_{t-1} - x~_t)`` for all steps.
+
+    ``f_t = sigmoid(x_f_t + v_f * c_{t-1})``; inputs are batch-major and
+    the result is every ``c_t``, batch-major. The gradient is written out:
+    with ``A_t = dc_t / dc_{t-1} = f_t + v_f d_t`` and
+    ``d_t = (c_{t-1} - x~_t) f_t (1 - f_t)``, the total gradient of each
+    state solves the linear recurrence ``G_t = dc_t + A_{t+1} G_{t+1}``
+    backwards, and every other gradient follows element-wise from ``G``.
+    """
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def cells(candidate, x_f, v_f, c0):
+        def step(carry, inputs):
+            c = carry[0]
+            cand_t, x_f_t = inputs
+            c_new = cand_t + tf.sigmoid(x_f_t + v_f * c) * (c - cand_t)
+            return [c_new], [c_new]
+
+        xs = (
+            tf.transpose(candidate, (1, 0, 2)),
+            tf.transpose(x_f, (1, 0, 2)),
+        )
+        out = _tf_loop(step, [c0], xs)[1]
+
+        def grad(dc):
+            previous = tf.concat([c0[:, None], out[:, :-1]], axis=1)
+            f = tf.sigmoid(x_f + v_f * previous)
+            d = (previous - candidate) * f * (1.0 - f)
+            a = f + d * v_f
+            a_t = tf.transpose(a, (1, 0, 2))
+            a_next = tf.concat([a_t[1:], tf.zeros_like(a_t[:1])], 0)
+            g = _tf_linear_loop(
+                tf.reverse(a_next, [0]),
+                tf.reverse(tf.transpose(dc, (1, 0, 2)), [0]),
+                tf.zeros_like(c0),
+            )
+            g = tf.reverse(g, [1])
+            g_d = g * d
+            return (
+                g * (1.0 - f),
+                g_d,
+                tf.reduce_sum(g_d * previous, axis=(0, 1)),
+                a[:, 0] * g[:, 0],
+            )
+
+        return out, grad
+
+    return cells(candidate, x_f, v_f, c0)
+
+
 SCAN_MODES = ("auto", "parallel", "sequential")
 
 

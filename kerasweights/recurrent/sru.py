@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.base import _tf_sru_cells
 
 __all__ = ["SRUCell", "SRU"]
 
@@ -139,18 +140,23 @@ class SRUCell(GatedCell):
         """
         candidate, x_f, x_r, highway = parts
         v_f, v_r = self.loop_constants()
+        if keras.backend.backend() == "tensorflow":
+            # Same recurrence, with its gradient written out (base.py).
+            cells = _tf_sru_cells(candidate, x_f, v_f, states[0])
+            carry = [cells[:, -1]]
+        else:
 
-        def step(carry, inputs):
-            c = carry[0]
-            cand_t, x_f_t = inputs
-            c_new = cand_t + ops.sigmoid(x_f_t + v_f * c) * (c - cand_t)
-            return [c_new], [c_new]
+            def step(carry, inputs):
+                c = carry[0]
+                cand_t, x_f_t = inputs
+                c_new = cand_t + ops.sigmoid(x_f_t + v_f * c) * (c - cand_t)
+                return [c_new], [c_new]
 
-        xs = (
-            ops.transpose(candidate, (1, 0, 2)),
-            ops.transpose(x_f, (1, 0, 2)),
-        )
-        carry, cells = loop(step, [states[0]], xs)
+            xs = (
+                ops.transpose(candidate, (1, 0, 2)),
+                ops.transpose(x_f, (1, 0, 2)),
+            )
+            carry, cells = loop(step, [states[0]], xs)
         previous = ops.concatenate(
             [ops.expand_dims(states[0], 1), cells[:, :-1]], axis=1
         )

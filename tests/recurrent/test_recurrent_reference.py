@@ -188,3 +188,29 @@ def test_parallel_scan_compiles_with_xla(cls):
     out, grads = step(x)
     np.testing.assert_allclose(out.numpy(), layer(x)[0].numpy(), atol=1e-5)
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+@pytest.mark.parametrize("features", [UNITS, UNITS + 1])
+def test_sru_fast_path_equals_the_general_loop(features):
+    # An unmasked SRU sequence steps only c with a written-out gradient; a
+    # mask sends the same layer through the general loop. 37 steps use
+    # the loop's 8-step iterations and its unrolled remainder.
+    layer = recurrent.SRU(UNITS, dtype="float64")
+    x = np.random.default_rng(9).normal(size=(3, 37, features))
+    layer.build(x.shape)
+    rng = np.random.default_rng(10)
+    layer.set_weights(
+        [rng.normal(scale=0.5, size=w.shape) for w in layer.get_weights()]
+    )
+    results = []
+    for mask in (None, np.ones((3, 37), bool)):
+        with tf.GradientTape() as tape:
+            out = layer(tf.constant(x), mask=mask)
+            loss = tf.reduce_sum(out**2)
+        grads = tape.gradient(loss, layer.trainable_weights)
+        results.append((out.numpy(), [g.numpy() for g in grads]))
+    (fast, fast_grads), (general, general_grads) = results
+    np.testing.assert_allclose(fast, general, atol=1e-10)
+    for a, b in zip(fast_grads, general_grads, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-9)
+        assert np.abs(a).max() > 1e-3
