@@ -150,7 +150,11 @@ def test_zero_output_for_mask_only_affects_sequences(
         x = x[:, ::-1].copy()
         mask = mask[:, ::-1].copy()
     x[~mask] = 0.0
-    plain = built(cls, x, go_backwards=go_backwards)
+    # A fixed name: the derived weight seeds depend on it (case C12), and an
+    # automatic name would depend on how many layers the session made.
+    plain = built(
+        cls, x, go_backwards=go_backwards, name=f"probe_{go_backwards}"
+    )
     flagged = twin(
         cls, plain, go_backwards=go_backwards, zero_output_for_mask=True
     )
