@@ -153,3 +153,17 @@ def test_compress_writes_a_verified_smaller_model(
     (out / "saved_model" / "extra.txt").write_text("mine")
     assert main([*args, "--overwrite"]) == 2
     assert "extra.txt" in _error(capsys)
+
+
+def test_data_files_without_the_arrays_exit_2(
+    digits_model_file, tmp_path, capsys
+):
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, features=np.zeros((4, 8, 8, 1)))
+    base = ["compress", digits_model_file, str(tmp_path / "o"), "--prune"]
+    assert main([*base, "0.5", "--data", str(wrong)]) == 2
+    err = _error(capsys)
+    assert "['features']" in err and "x_train, y_train" in err
+    assert main([*base, "0.5", "--data", str(tmp_path / "none.npz")]) == 2
+    assert "does not exist" in _error(capsys)
+    assert not (tmp_path / "o").exists()
