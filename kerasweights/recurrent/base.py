@@ -263,8 +263,14 @@ class GatedCell(keras.layers.Layer):
         """
         raise NotImplementedError
 
-    def loop_constants(self):
-        """Tensors ``recur`` needs at every step, computed once per call."""
+    def loop_constants(self, batch_size=None):
+        """Tensors ``recur`` needs at every step, computed once per call.
+
+        Vector weights that multiply a state are broadcast here to
+        ``(batch_size, units)``: inside the loop the product then needs no
+        broadcasting, and its gradient no reduction over the batch at every
+        step (one reduction after the loop instead).
+        """
         return ()
 
     def recur(self, parts, states, recurrent_mask=None, constants=()):
@@ -303,7 +309,7 @@ class GatedCell(keras.layers.Layer):
             self.project(inputs),
             states,
             recurrent_mask,
-            self.loop_constants(),
+            self.loop_constants(ops.shape(inputs)[0]),
         )
         return output, list(new_states)
 
@@ -602,7 +608,7 @@ class GatedRNN(keras.layers.RNN):
 
     def _sequential(self, parts, states, mask, recurrent_mask):
         cell = self.cell
-        constants = cell.loop_constants()
+        constants = cell.loop_constants(ops.shape(parts[0])[0])
         batch = ops.shape(parts[0])[0]
         zero_output = ops.zeros((batch, cell.output_size), dtype=parts[0].dtype)
         count = len(parts)
@@ -885,6 +891,13 @@ def wants_parallel(scan, time_steps, unroll, training=True):
         and time_steps is not None
         and time_steps > 1
         and (not unroll)
+    )
+
+
+def tile_rows(vector, batch_size):
+    """``vector`` repeated as ``batch_size`` rows."""
+    return ops.broadcast_to(
+        ops.expand_dims(vector, 0), (batch_size, ops.shape(vector)[0])
     )
 
 

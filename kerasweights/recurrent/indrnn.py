@@ -7,6 +7,7 @@ from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.base import tile_rows
 
 __all__ = ["IndRNNCell", "IndRNN", "MaxAbsValue"]
 
@@ -142,10 +143,13 @@ class IndRNNCell(GatedCell):
     def project(self, inputs):
         return [ops.matmul(inputs, self.kernel) + self.bias]
 
+    def loop_constants(self, batch_size=None):
+        return (tile_rows(self.recurrent_kernel, batch_size),)
+
     def recur(self, parts, states, recurrent_mask=None, constants=()):
         h = states[0]
         h_in = h if recurrent_mask is None else h * recurrent_mask
-        h_new = self.activation(parts[0] + self.recurrent_kernel * h_in)
+        h_new = self.activation(parts[0] + constants[0] * h_in)
         return h_new, [h_new]
 
     def get_config(self):

@@ -6,6 +6,7 @@ from keras import ops
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.base import layer_norm
+from kerasweights.recurrent.base import tile_rows
 
 __all__ = [
     "LayerNormLSTMCell",
@@ -99,12 +100,13 @@ class _LayerNormCell(GatedCell):
             + self.bias
         ]
 
-    def normalised_recurrent(self, h, recurrent_mask):
+    def loop_constants(self, batch_size=None):
+        return (tile_rows(self.recurrent_gamma, batch_size),)
+
+    def normalised_recurrent(self, h, recurrent_mask, gamma):
         h_in = h if recurrent_mask is None else h * recurrent_mask
         z = ops.matmul(h_in, self.recurrent_kernel)
-        return layer_norm(
-            z, self.recurrent_gamma, epsilon=self.layer_norm_epsilon
-        )
+        return layer_norm(z, gamma, epsilon=self.layer_norm_epsilon)
 
     def get_config(self):
         return {
@@ -175,15 +177,22 @@ class LayerNormLSTMCell(_LayerNormCell):
             "cell_beta", self.beta_initializer, None, 1
         )
 
+    def loop_constants(self, batch_size=None):
+        return super().loop_constants(batch_size) + (
+            tile_rows(self.cell_gamma, batch_size),
+            tile_rows(self.cell_beta, batch_size),
+        )
+
     def recur(self, parts, states, recurrent_mask=None, constants=()):
         h, c = states
-        z = parts[0] + self.normalised_recurrent(h, recurrent_mask)
+        gamma, cell_gamma, cell_beta = constants
+        z = parts[0] + self.normalised_recurrent(h, recurrent_mask, gamma)
         i, f, g, o = ops.split(z, 4, axis=-1)
         c_new = self.recurrent_activation(f) * c + self.recurrent_activation(
             i
         ) * self.activation(g)
         normalised = layer_norm(
-            c_new, self.cell_gamma, self.cell_beta, self.layer_norm_epsilon
+            c_new, cell_gamma, cell_beta, self.layer_norm_epsilon
         )
         h_new = self.recurrent_activation(o) * self.activation(normalised)
         return h_new, [h_new, c_new]
@@ -237,7 +246,9 @@ class LayerNormGRUCell(_LayerNormCell):
         h = states[0]
         a_z, a_r, a_n = parts
         s_z, s_r, s_n = ops.split(
-            self.normalised_recurrent(h, recurrent_mask), 3, axis=-1
+            self.normalised_recurrent(h, recurrent_mask, constants[0]),
+            3,
+            axis=-1,
         )
         z = self.recurrent_activation(a_z + s_z)
         r = self.recurrent_activation(a_r + s_r)

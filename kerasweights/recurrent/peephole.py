@@ -5,6 +5,7 @@ from keras import ops
 
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.base import tile_rows
 
 __all__ = ["PeepholeLSTMCell", "PeepholeLSTM"]
 
@@ -107,8 +108,10 @@ class PeepholeLSTMCell(GatedCell):
     def project(self, inputs):
         return [ops.matmul(inputs, self.kernel) + self.bias]
 
-    def loop_constants(self):
-        return tuple(ops.split(self.peephole, 3))
+    def loop_constants(self, batch_size=None):
+        return tuple(
+            tile_rows(p, batch_size) for p in ops.split(self.peephole, 3)
+        )
 
     def recur(self, parts, states, recurrent_mask=None, constants=()):
         h, c = states

@@ -117,7 +117,7 @@ class SRUCell(GatedCell):
         x_f, x_r = ops.split(gates + self.bias, 2, axis=-1)
         return [candidate, x_f, x_r, highway]
 
-    def loop_constants(self):
+    def loop_constants(self, batch_size=None):
         return tuple(ops.split(self.recurrent_kernel, 2))
 
     def recur(self, parts, states, recurrent_mask=None, constants=()):

@@ -93,9 +93,7 @@ def _extra(layer):
     }
 
 
-GRADIENT_CELLS = [
-    c for c in LAYERS if c.__name__ in {"MGU", "JANET", "MinGRU", "SRU"}
-]
+GRADIENT_CELLS = LAYERS
 
 
 @pytest.mark.parametrize("cls", GRADIENT_CELLS, ids=lambda c: c.__name__)
