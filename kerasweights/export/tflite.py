@@ -137,7 +137,7 @@ def _unrolled_copy(model, pinned):
         return layer.__class__.from_config(config)
 
     copy = keras.models.clone_model(
-        model, input_tensors=inputs, clone_function=clone
+        model, input_tensors=inputs, clone_function=clone, recursive=True
     )
     copy.set_weights(model.get_weights())
     return copy
