@@ -32,6 +32,7 @@ the mode that ran) and a plot to docs/img/depth_<mode>.png.
 """
 
 import argparse
+import json
 import math
 import os
 import pathlib
@@ -446,8 +447,11 @@ def run_depth(args, data, arch, activation, depth, train):
 
 
 def fmt_ratio(r):
-    if not math.isfinite(r):
+    """The ratio for the table; "inf" and "nan" (0/0 or inf/inf) as such."""
+    if math.isnan(r):
         return "nan"
+    if math.isinf(r):
+        return "inf"
     if r == 0:
         return "0"
     return f"{r:.3g}" if 1e-3 <= r <= 1e4 else f"{r:.1e}"
@@ -614,6 +618,11 @@ def parse_args(argv):
     parser.add_argument(
         "--no-write", action="store_true", help="print the table only"
     )
+    parser.add_argument(
+        "--save-rows",
+        metavar="FILE",
+        help="also write every measured row as JSON after each cell",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         defaults = dict(
@@ -631,9 +640,9 @@ def parse_args(argv):
             mlp_depths=[10, 30, 100, 300, 1000],
             cnn_depths=[10, 30, 100, 300, 1000],
             mlp_train_max=300,
-            cnn_train_max=30,
+            cnn_train_max=10,
             mlp_deep_train_max=1000,
-            cnn_deep_train_max=100,
+            cnn_deep_train_max=30,
             epochs=10,
             lrs=[3e-3, 1e-2, 3e-2],
         )
@@ -646,7 +655,15 @@ def parse_args(argv):
 def main(argv=None):
     argv = list(argv if argv is not None else sys.argv[1:])
     args = parse_args(argv)
-    mode = "quick" if argv == ["--quick"] else "full" if not argv else "custom"
+    # Keras walks a Sequential model's graph recursively: 1000 layers
+    # need more than Python's default limit of 1000 frames.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
+    # --save-rows changes what is written, not what is measured.
+    measured = [a for a in argv if a != args.save_rows and a != "--save-rows"]
+    if measured == ["--quick"]:
+        mode = "quick"
+    else:
+        mode = "full" if not measured else "custom"
     data = load_data(args.seed)
     rows, log, started = [], [], time.perf_counter()
     for arch in args.archs:
@@ -672,6 +689,8 @@ def main(argv=None):
                     args, data, arch, activation, depth, train
                 )
                 rows.extend(cell)
+                if args.save_rows:
+                    pathlib.Path(args.save_rows).write_text(json.dumps(rows))
                 wall = time.perf_counter() - cell_start
                 log.append((arch, activation, depth, wall, train_s))
                 for row in cell:
