@@ -528,10 +528,9 @@ class GatedRNN(keras.layers.RNN):
         )
         if input_mask is not None:
             sequences = sequences * ops.expand_dims(input_mask, 1)
-        parts = list(cell.project(sequences))
-
         if hasattr(cell, "linear_coefficients"):
             # h_t = a_t h_{t-1} + b_t with a, b known from the inputs.
+            parts = list(cell.project(sequences))
             if cell.use_parallel_scan(
                 sequences.shape[1], self.unroll, training
             ):
@@ -546,8 +545,12 @@ class GatedRNN(keras.layers.RNN):
             and recurrent_mask is None
             and not self.unroll
         ):
+            parts = list(cell.project(sequences))
             outputs, new_states = fast(parts, states, self._loop)
             return outputs[:, -1], outputs, new_states
+        # Time-major before the projection: transposing the inputs is
+        # cheaper than transposing every projected part (and its gradient).
+        parts = list(cell.project(ops.transpose(sequences, (1, 0, 2))))
         return self._sequential(parts, states, mask, recurrent_mask)
 
     def _linear(self, parts, states, mask):
@@ -607,9 +610,10 @@ class GatedRNN(keras.layers.RNN):
         return list(carry), ops.transpose(ys[-1], (1, 0, 2))
 
     def _sequential(self, parts, states, mask, recurrent_mask):
+        """The general loop over time-major projected ``parts``."""
         cell = self.cell
-        constants = cell.loop_constants(ops.shape(parts[0])[0])
-        batch = ops.shape(parts[0])[0]
+        batch = ops.shape(states[0])[0]
+        constants = cell.loop_constants(batch)
         zero_output = ops.zeros((batch, cell.output_size), dtype=parts[0].dtype)
         count = len(parts)
 
@@ -634,7 +638,7 @@ class GatedRNN(keras.layers.RNN):
                     emitted = output
             return new_states + [output], new_states + [emitted]
 
-        xs = [ops.transpose(p, (1, 0, 2)) for p in parts]
+        xs = list(parts)
         if mask is not None:
             xs.append(ops.transpose(mask, (1, 0)))
         init = list(states) + [zero_output]
