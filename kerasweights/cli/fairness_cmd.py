@@ -25,6 +25,20 @@ METHOD_ALIASES = {
     "constrained": "rate_constrained_model",
 }
 DEFAULT_METHODS = "dp,eo,adversarial"
+DEFAULT_EPOCHS = 5
+DEFAULT_BATCH_SIZE = 256
+# `constrained`: the setting `python -m benchmarks.fairness_adult --parts
+# select` chose on a validation split of Adult for the joint demographic
+# parity and equalized odds goal (`constrained_dp_eo` there). Rates are
+# batch estimates, hence the larger batch.
+CONSTRAINED_SETTINGS = {
+    "constraint": "parity_and_equalized_odds",
+    "epsilon": 0.02,
+    "damping": 10.0,
+    "proxy_temperature": 0.2,
+    "multiplier_learning_rate": 0.2,
+}
+CONSTRAINED_TRAINING = {"epochs": 10, "batch_size": 1024}
 # Not inside tune's default ``kerasweights-output``: a folder holding
 # another command's files is refused by the output-folder claim.
 DEFAULT_OUT = "kerasweights-fairness"
@@ -72,8 +86,20 @@ def add_parser(subparsers):
         help="penalty weight, or adversary alpha; positive, finite "
         "(default: %(default)s)",
     )
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help=f"epochs of every method (default: {DEFAULT_EPOCHS}; "
+        f"{CONSTRAINED_TRAINING['epochs']} for constrained)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"batch size of every method (default: {DEFAULT_BATCH_SIZE}; "
+        f"{CONSTRAINED_TRAINING['batch_size']} for constrained)",
+    )
     parser.add_argument(
         "--seed",
         type=int,
@@ -99,11 +125,11 @@ def add_parser(subparsers):
 def _check_args(args):
     from kerasweights.cli import UsageError
 
-    if args.epochs <= 0:
+    if args.epochs is not None and args.epochs <= 0:
         raise UsageError(
             f"--epochs must be a positive integer. Received: {args.epochs}"
         )
-    if args.batch_size <= 0:
+    if args.batch_size is not None and args.batch_size <= 0:
         raise UsageError(
             "--batch-size must be a positive integer. Received: "
             f"{args.batch_size}"
@@ -270,7 +296,25 @@ def build_model(record, n_features, n_groups, weight, seed):
             condition_on_label=True,
             adversary_optimizer=keras.optimizers.Adam(1e-2),
         )
+    if record.name == "rate_constrained_model":
+        return cls(predictor, num_groups=n_groups, **CONSTRAINED_SETTINGS)
     return cls(predictor, num_groups=n_groups)
+
+
+def training_settings(record, args):
+    """(epochs, batch size) of one method: the command line's if given,
+    else the method's default."""
+    constrained = record is not None and record.name == "rate_constrained_model"
+    epochs = CONSTRAINED_TRAINING["epochs"] if constrained else DEFAULT_EPOCHS
+    batch = (
+        CONSTRAINED_TRAINING["batch_size"]
+        if constrained
+        else DEFAULT_BATCH_SIZE
+    )
+    return (
+        epochs if args.epochs is None else args.epochs,
+        batch if args.batch_size is None else args.batch_size,
+    )
 
 
 def evaluate(model, data):
@@ -320,14 +364,17 @@ def train_and_evaluate(record, train, test, n_groups, args):
         x = train.features
     else:
         x = {"features": train.features, "group": train.groups}
+    epochs, batch_size = training_settings(record, args)
     model.fit(
         x,
         train.labels.astype("float32"),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
+        epochs=epochs,
+        batch_size=batch_size,
         verbose=0,
     )
-    return evaluate(model, test)
+    row = evaluate(model, test)
+    row["epochs"], row["batch_size"] = epochs, batch_size
+    return row
 
 
 def write_plot(results, path, title):
@@ -393,7 +440,7 @@ def run(args):
         "groups": data.group_names,
         "train_rows": len(train),
         "test_rows": len(test),
-        "epochs": args.epochs,
+        "epochs": DEFAULT_EPOCHS if args.epochs is None else args.epochs,
         "weight": args.weight,
         "seed": args.seed,
         "results": results,

@@ -20,6 +20,7 @@ import keras
 from keras import ops
 
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.fairness.group_codes import nan_unless
 from kerasweights.fairness.training import SensitiveInputModel
 from kerasweights.fairness.training import _as_model
 
@@ -154,7 +155,7 @@ class AdversarialDebiasingModel(SensitiveInputModel):
         import tensorflow as tf
 
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        groups = self.groups(x)
+        groups, valid = self.checked_groups(x)
         predictor_vars = self.predictor.trainable_variables
         adversary_vars = self.adversary.trainable_variables
         with tf.GradientTape(persistent=True) as tape:
@@ -166,6 +167,8 @@ class AdversarialDebiasingModel(SensitiveInputModel):
                 self.adversary_inputs(y_pred, y), training=True
             )
             adv_loss = self.adversary_loss(groups, logits, sample_weight)
+            # Under XLA a bad group code cannot raise: make it visible.
+            adv_loss = nan_unless(valid, adv_loss)
         g_pred = tape.gradient(loss, predictor_vars)
         g_adv = tape.gradient(adv_loss, predictor_vars)
         g_own = tape.gradient(adv_loss, adversary_vars)

@@ -31,6 +31,7 @@ import keras
 from keras import ops
 
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.fairness.group_codes import nan_unless
 from kerasweights.fairness.training import SensitiveInputModel
 from kerasweights.fairness.training import _as_model
 
@@ -237,7 +238,7 @@ class RateConstrainedModel(SensitiveInputModel):
         )
         scores = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
         labels = ops.reshape(ops.cast(y, "float32"), (-1,))
-        groups = ops.reshape(ops.cast(self.groups(x), "int32"), (-1,))
+        groups, valid = self.checked_groups(x)
         if sample_weight is None:
             weights = ops.ones_like(scores)
         else:
@@ -254,6 +255,8 @@ class RateConstrainedModel(SensitiveInputModel):
             proxy = proxy + 0.5 * self.damping * ops.sum(
                 ops.square(ops.relu(soft))
             )
+        # Under XLA a bad group code cannot raise: make it visible.
+        proxy = nan_unless(valid, proxy)
         return loss + ops.cast(proxy, loss.dtype)
 
     def get_config(self):

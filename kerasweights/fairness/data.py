@@ -13,6 +13,12 @@ into arrays a Keras model can train on:
   order of the group values, and is left out of the features unless
   ``include_sensitive=True``.
 
+In the label and sensitive columns, values that are all numbers are
+compared as numbers: ``1`` and ``1.0`` are one class (one group), and they
+sort numerically (``2`` before ``10``). The file is read as UTF-8; a
+byte-order mark (as Excel writes) is ignored. Columns must be separated
+by commas and have distinct names.
+
 A numeric feature holding NaN or infinity is refused (the message names
 the column and the first such line) rather than standardised into NaN.
 
@@ -76,8 +82,9 @@ def _open(path):
             f"The CSV file must exist. Received: path={os.fspath(path)!r}"
         )
     if os.fspath(path).endswith(".gz"):
-        return gzip.open(path, "rt", newline="", encoding="utf-8")
-    return open(path, newline="", encoding="utf-8")
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    # utf-8-sig drops the byte-order mark Excel writes before the header.
+    return open(path, newline="", encoding="utf-8-sig")
 
 
 def _is_number(text):
@@ -108,6 +115,14 @@ def _read(path):
             f"The CSV must start with a header row. Received: {path} (empty)"
         )
     header = [h.strip() for h in header]
+    seen = set()
+    for name in header:
+        if name in seen:
+            raise InputDataError(
+                "Every CSV column must have its own name. Received: the "
+                f"column name {name!r} twice in the header {header}"
+            )
+        seen.add(name)
     for number, row in zip(lines, rows, strict=True):
         if len(row) != len(header):
             raise InputDataError(
@@ -142,11 +157,51 @@ def _numeric_column(name, values, lines):
 
 def _column_index(header, name, role):
     if name not in header:
+        hint = ""
+        if len(header) == 1:
+            other = [d for d in ";\t|" if d in header[0]]
+            if other:
+                hint = (
+                    f" (the header has no comma but has {other[0]!r}: the "
+                    "file must be comma-separated; save it as CSV with "
+                    "commas)"
+                )
         raise InputDataError(
             f"The {role} column `{name}` must be in the CSV. Received: "
-            f"columns {header}"
+            f"columns {header}{hint}"
         )
     return header.index(name)
+
+
+def _canonical(values):
+    """Spellings of one number (``1``, ``1.0``, `` 1e0``) as one value.
+
+    If every value of a column parses as a finite number, returns a dict
+    from each spelling to the shortest spelling of its number; else None.
+    """
+    numbers = {}
+    for value in values:
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+        if not np.isfinite(number):
+            return None
+        numbers.setdefault(number, []).append(value)
+    mapping = {}
+    for spellings in numbers.values():
+        best = min(spellings, key=lambda v: (len(v), v))
+        for value in spellings:
+            mapping[value] = best
+    return mapping
+
+
+def _sorted_values(values):
+    """Distinct values, numerically sorted when all are numbers."""
+    distinct = set(values)
+    if all(_is_number(v) for v in distinct):
+        return sorted(distinct, key=float)
+    return sorted(distinct)
 
 
 def load_csv(
@@ -228,7 +283,14 @@ def load_csv(
     rows = [row for row, _ in kept]
     lines = [line for _, line in kept]
 
-    label_values = sorted({row[label_at] for row in rows})
+    # Numbers that differ only in spelling ("1" and "1.0") are one class
+    # or one group.
+    for at in (label_at, sensitive_at):
+        mapping = _canonical({row[at] for row in rows})
+        if mapping:
+            for row in rows:
+                row[at] = mapping[row[at]]
+    label_values = _sorted_values(row[label_at] for row in rows)
     if len(label_values) != 2:
         shown = label_values[:6]
         raise InputDataError(
@@ -237,7 +299,11 @@ def load_csv(
         )
     if positive_label is None:
         positive_label = label_values[1]
-    positive_label = str(positive_label)
+    positive_label = str(positive_label).strip()
+    if positive_label not in label_values and _is_number(positive_label):
+        for value in label_values:
+            if _is_number(value) and float(value) == float(positive_label):
+                positive_label = value
     if positive_label not in label_values:
         raise InputDataError(
             f"The positive label must be a value of the label column "
@@ -246,7 +312,7 @@ def load_csv(
         )
     labels = np.array([row[label_at] == positive_label for row in rows], int)
 
-    group_names = sorted({row[sensitive_at] for row in rows})
+    group_names = _sorted_values(row[sensitive_at] for row in rows)
     codes = {g: i for i, g in enumerate(group_names)}
     groups = np.array([codes[row[sensitive_at]] for row in rows], int)
     counts = np.bincount(groups, minlength=len(group_names))

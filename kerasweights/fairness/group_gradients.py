@@ -22,6 +22,7 @@ import numpy as np
 
 from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.fairness.group_codes import check_group_codes
 
 __all__ = ["GroupGradientMonitor"]
 
@@ -119,6 +120,11 @@ class GroupGradientMonitor(keras.callbacks.Callback):
             y: Labels.
             groups: Group codes; default ``x[sensitive]``.
             sample_weight: Optional weights.
+
+        Raises:
+            InvalidArgumentError: A group code is not an integer in
+                ``[0, num_groups)``.
+            InputDataError: A group has no row in the probe.
         """
         if groups is None:
             if not isinstance(x, dict) or self.sensitive not in x:
@@ -128,6 +134,9 @@ class GroupGradientMonitor(keras.callbacks.Callback):
                     f"x of type {type(x).__name__}"
                 )
             groups = x[self.sensitive]
+        check_group_codes(
+            groups, self.num_groups, "GroupGradientMonitor.set_probe"
+        )
         groups = np.asarray(groups).reshape(-1).astype(int)
         present = np.bincount(groups, minlength=self.num_groups)
         if (present[: self.num_groups] == 0).any():

@@ -16,15 +16,19 @@ metrics to those models' ``compile(metrics=...)`` and they are updated with
 ``x[sensitive]`` in every train and test step. Outside those models, call
 ``update_state`` yourself.
 
-Groups are integer codes in ``[0, num_groups)``; a code outside that range
-is not counted. Predictions are scores, thresholded as ``y_pred >
-threshold``.
+Groups are integer codes in ``[0, num_groups)``. Any other code (groups
+coded 1/2, a negative or fractional code) raises `InvalidArgumentError`
+when the values are known (NumPy or eager), fails a runtime assertion in a
+traced step, and under XLA, where assertions are compiled away, makes the
+result NaN until `reset_state`: it is never silently left out.
+Predictions are scores, thresholded as ``y_pred > threshold``.
 """
 
 import keras
 from keras import ops
 
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.fairness.group_codes import group_codes
 from kerasweights.fairness.metrics import AGGREGATIONS
 from kerasweights.fairness.metrics import METHODS
 
@@ -102,6 +106,9 @@ class GroupFairnessMetric(keras.metrics.Metric):
             )
             for key in _STATES
         }
+        self._invalid = self.add_variable(
+            shape=(), initializer="zeros", dtype="float64", name="invalid"
+        )
 
     def update_state(self, y_true, y_pred, groups=None, sample_weight=None):
         """Add one batch.
@@ -113,7 +120,8 @@ class GroupFairnessMetric(keras.metrics.Metric):
             sample_weight: Optional non-negative weights.
 
         Raises:
-            InvalidArgumentError: ``groups`` is missing.
+            InvalidArgumentError: ``groups`` is missing, or a code is not
+                an integer in ``[0, num_groups)``.
         """
         if groups is None:
             raise InvalidArgumentError(
@@ -125,7 +133,8 @@ class GroupFairnessMetric(keras.metrics.Metric):
         y_true = ops.reshape(ops.cast(y_true, "float64"), (-1,))
         y_pred = ops.reshape(ops.cast(y_pred, "float64"), (-1,))
         predicted = ops.cast(y_pred > self.threshold, "float64")
-        codes = ops.reshape(ops.cast(groups, "int32"), (-1,))
+        codes, valid = group_codes(groups, self.num_groups, self.name)
+        self._invalid.assign_add(ops.cast(ops.logical_not(valid), "float64"))
         one_hot = ops.one_hot(codes, self.num_groups, dtype="float64")
         if sample_weight is None:
             weight = ops.ones_like(y_pred)
@@ -191,6 +200,11 @@ class GroupFairnessMetric(keras.metrics.Metric):
         return ops.where(ops.any(keep), value, nan)
 
     def result(self):
+        value = self._result()
+        nan = ops.cast(float("nan"), "float64")
+        return ops.where(ops.convert_to_tensor(self._invalid) > 0, nan, value)
+
+    def _result(self):
         parts = [self._aggregate(*self._rate(r)) for r in self.rates]
         if len(parts) == 1:
             return parts[0]
@@ -208,6 +222,7 @@ class GroupFairnessMetric(keras.metrics.Metric):
     def reset_state(self):
         for variable in self._state.values():
             variable.assign(ops.zeros_like(variable))
+        self._invalid.assign(ops.zeros_like(self._invalid))
 
     def get_config(self):
         return {

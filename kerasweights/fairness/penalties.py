@@ -19,16 +19,30 @@ chooses their denominator:
   samples in the set, weighted or not; the Keras loss convention (0.5 in the
   example above).
 
-A group with no sample (or only zero weights) in the batch contributes
-nothing: two-group penalties return 0 when either group is absent, and the
-multi-group ones leave the absent group out of the comparison. No penalty
-returns NaN for an absent group.
+A group with no sample, or only samples of weight zero, in the batch is
+absent: its samples are treated as if they were not in the batch, under
+both reductions (so with ``"sum_over_batch_size"`` they do not count in
+``n`` either). Two-group penalties return 0 when either group is absent,
+and the multi-group ones leave the absent group out of the comparison. No
+penalty returns NaN for an absent group.
+
+Group codes. ``groups`` must hold integer codes ``0 .. num_groups - 1``:
+``0`` and ``1`` for the two-group penalties (MMD, adjusted MMD, absolute
+correlation, Zafar), ``num_groups`` codes for the others. Any other value
+(groups coded 1/2, a code of ``num_groups`` or more, a negative or
+fractional code) raises `InvalidArgumentError` on NumPy or eager inputs
+and fails a runtime assertion in a traced function; under XLA, where
+assertions are compiled away, the penalty is NaN instead. It is never
+silently 0. Recode other codings with
+``np.unique(groups, return_inverse=True)[1]``.
 """
 
 import keras
 from keras import ops
 
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.fairness.group_codes import group_codes
+from kerasweights.fairness.group_codes import nan_unless
 
 __all__ = [
     "FairnessPenalty",
@@ -108,6 +122,12 @@ class FairnessPenalty:
 
     needs_labels = False
     uses_logits = False
+    counted = None
+
+    @property
+    def group_count(self):
+        """How many group codes the penalty accepts (2, or num_groups)."""
+        return getattr(self, "num_groups", 2)
 
     def __init__(self, from_logits=False, reduction="weighted_mean", name=None):
         self.from_logits = bool(from_logits)
@@ -125,8 +145,9 @@ class FairnessPenalty:
             sample_weight: Optional non-negative weights, shape ``(batch,)``.
 
         Raises:
-            InvalidArgumentError: Labels are needed but missing, or
-                ``y_pred`` has more than one score per sample.
+            InvalidArgumentError: Labels are needed but missing,
+                ``y_pred`` has more than one score per sample, or a group
+                code is not an integer in ``[0, group_count)``.
         """
         y_pred = ops.convert_to_tensor(y_pred)
         if len(y_pred.shape) > 1 and y_pred.shape[-1] not in (None, 1):
@@ -140,7 +161,7 @@ class FairnessPenalty:
             scores = ops.log(clipped) - ops.log(1.0 - clipped)
         elif self.from_logits and not self.uses_logits:
             scores = ops.sigmoid(scores)
-        groups = ops.reshape(ops.cast(groups, "int32"), (-1,))
+        groups, valid = group_codes(groups, self.group_count, self.name)
         if y_true is None:
             if self.needs_labels:
                 raise InvalidArgumentError(
@@ -155,7 +176,18 @@ class FairnessPenalty:
         else:
             weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
             weights = weights * ops.ones_like(scores)
-        return self.compute(groups, scores, labels, weights)
+        # A group whose weights sum to 0 is absent: its samples do not
+        # count, not even in the sample count of "sum_over_batch_size".
+        one_hot = ops.one_hot(groups, self.group_count, dtype="float32")
+        present = ops.cast(
+            ops.sum(one_hot * weights[:, None], axis=0) > 0, "float32"
+        )
+        self.counted = ops.sum(one_hot * present[None, :], axis=1)
+        try:
+            value = self.compute(groups, scores, labels, weights)
+        finally:
+            self.counted = None
+        return nan_unless(valid, value)
 
     def compute(self, groups, scores, labels, weights):
         """The penalty from flat tensors; implemented by subclasses."""
@@ -164,10 +196,19 @@ class FairnessPenalty:
         )
 
     def denominator(self, weights, mask):
-        """The normaliser of a weighted mean over the samples in ``mask``."""
+        """The normaliser of a weighted mean over the samples in ``mask``.
+
+        Under ``"sum_over_batch_size"`` it counts the samples of ``mask``
+        whose group is present (``counted``, set while a call runs).
+        """
         if self.reduction == "weighted_mean":
             return ops.sum(weights * mask)
-        return ops.sum(mask)
+        return ops.sum(self._counted(mask))
+
+    def _counted(self, mask):
+        if self.counted is None:
+            return mask
+        return mask * self.counted
 
     def normalised_weights(self, weights, mask):
         """Per-sample weights of the mean over ``mask`` (0 outside it)."""
@@ -195,8 +236,8 @@ class FairnessPenalty:
 
 
 def _membership(groups):
-    """1.0 for group code 1 (any non-zero code), 0.0 for code 0."""
-    return ops.cast(ops.not_equal(groups, 0), "float32")
+    """1.0 for group code 1, 0.0 for code 0 (codes are checked before)."""
+    return ops.cast(ops.equal(groups, 1), "float32")
 
 
 def _kernel_matrix(scores, kernel, length):
@@ -343,8 +384,11 @@ class AbsoluteCorrelationPenalty(FairnessPenalty):
     """Absolute weighted Pearson correlation of group membership and score.
 
     ``|cov(m, s)| / sqrt(var(m) var(s))`` with weighted means over the batch
-    under ``reduction``, ``m`` the membership (1 for group 1). 0 when either
-    variance is 0 (one group absent, or constant scores).
+    under ``reduction``, ``m`` the membership (1 for group 1), both
+    variables centred on their weighted means ``sum(w x) / sum(w)``. The
+    reduction scales the covariance and both variances alike, so it does
+    not change the value. 0 when either variance is 0 (one group absent,
+    or constant scores).
 
     Args:
         from_logits: Apply a sigmoid to ``y_pred`` first.
@@ -362,8 +406,12 @@ class AbsoluteCorrelationPenalty(FairnessPenalty):
         member = _membership(groups)
         everyone = ops.ones_like(scores)
         w = self.normalised_weights(weights, everyone)
-        mean_m = ops.sum(w * member)
-        mean_s = ops.sum(w * scores)
+        # Centre with the weighted means whatever the reduction: under
+        # "sum_over_batch_size" the weights need not sum to 1, and a
+        # constant membership must have zero variance.
+        total = ops.sum(weights)
+        mean_m = _safe_divide(ops.sum(weights * member), total)
+        mean_s = _safe_divide(ops.sum(weights * scores), total)
         cov = ops.sum(w * (member - mean_m) * (scores - mean_s))
         var_m = ops.sum(w * ops.square(member - mean_m))
         var_s = ops.sum(w * ops.square(scores - mean_s))
@@ -379,7 +427,7 @@ def _group_means(penalty, scores, weights, one_hot, cell):
     if penalty.reduction == "weighted_mean":
         den = ops.sum(masks * weights[:, None], axis=0)
     else:
-        den = ops.sum(masks, axis=0)
+        den = ops.sum(penalty._counted(cell)[:, None] * one_hot, axis=0)
     num = ops.sum(masks * (weights * scores)[:, None], axis=0)
     present = ops.sum(masks * weights[:, None], axis=0) > 0
     return _safe_divide(num, den), present

@@ -16,13 +16,18 @@ predictor's outputs are untouched; its `compute_loss` adds
 compiled loss. It works with ``jit_compile=True`` and saves to ``.keras``.
 
 For serving, `prediction_model` returns the predictor alone: its signature
-takes only the features, never the sensitive attribute (case C06).
+takes only the features, never the sensitive attribute. Export that model
+(``export_saved_model(prediction_model(model), path)``); the training
+wrapper itself has no serving inputs.
 """
 
 import keras
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.fairness.group_codes import check_group_codes
+from kerasweights.fairness.group_codes import group_codes
+from kerasweights.fairness.group_codes import nan_unless
 from kerasweights.fairness.keras_metrics import GroupFairnessMetric
 from kerasweights.fairness.penalties import FairnessPenalty
 
@@ -55,7 +60,10 @@ class SensitiveInputModel(keras.Model):
     It calls ``predictor`` on the inputs without the ``sensitive`` key, and
     routes the sensitive codes to the group-fairness metrics given to
     ``compile(metrics=...)`` (instances of `GroupFairnessMetric`); other
-    metrics go to Keras as usual.
+    metrics go to Keras as usual. ``fit`` and ``evaluate`` check that array
+    group codes are integers in ``[0, group_count)`` before the first step
+    (see `kerasweights.fairness.group_codes` for data pipelines). It has
+    no serving inputs of its own: export `prediction_model`.
 
     Args:
         predictor: The Keras model that makes the predictions.
@@ -88,6 +96,62 @@ class SensitiveInputModel(keras.Model):
                 f"{'keys ' + str(keys) if keys is not None else 'no dict'}"
             )
         return inputs[self.sensitive]
+
+    @property
+    def group_count(self):
+        """How many group codes training accepts (``0 .. count - 1``)."""
+        return getattr(self, "num_groups", 2)
+
+    def checked_groups(self, inputs):
+        """Flat int32 group codes and a flag, True when all are valid.
+
+        Codes outside ``[0, group_count)`` raise `InvalidArgumentError` on
+        concrete values and fail an assertion in a traced step; under XLA
+        the caller makes its loss NaN with the flag (see
+        `kerasweights.fairness.group_codes`).
+        """
+        return group_codes(
+            self.groups(inputs), self.group_count, self._codes_owner()
+        )
+
+    def _codes_owner(self):
+        return f"{type(self).__name__} input {self.sensitive!r}"
+
+    def _check_inputs(self, x):
+        if isinstance(x, dict) and self.sensitive in x:
+            check_group_codes(
+                x[self.sensitive], self.group_count, self._codes_owner()
+            )
+            for metric in self._group_metrics:
+                check_group_codes(
+                    x[self.sensitive], metric.num_groups, metric.name
+                )
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.fit`, after checking the group codes of ``x`` and
+        of ``validation_data`` when they are arrays (before any step)."""
+        self._check_inputs(x)
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, (tuple, list)) and validation:
+            self._check_inputs(validation[0])
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """`keras.Model.evaluate`, after checking the group codes of ``x``."""
+        self._check_inputs(x)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    @property
+    def inputs(self):
+        # Exporters and tools that read `model.inputs` land here: this
+        # wrapper has no fixed input signature, and the model to serve is
+        # the predictor, without the sensitive input.
+        raise AttributeError(
+            f"{type(self).__name__} has no serving inputs of its own: "
+            "export `kerasweights.fairness.prediction_model(model)` (or "
+            "`model.prediction_model()`), the predictor without the "
+            f"sensitive input {self.sensitive!r}"
+        )
 
     def call(self, inputs, training=None):
         return self.predictor(self.features(inputs), training=training)
@@ -176,7 +240,9 @@ class FairnessModel(SensitiveInputModel):
 
     Raises:
         InvalidArgumentError: ``penalty_weight`` is negative, ``sensitive``
-            is empty, or training data lacks the sensitive input.
+            is empty, training data lacks the sensitive input, or a group
+            code is not an integer in ``[0, penalty.group_count)``
+            (checked by ``fit`` and ``evaluate`` before the first step).
         InvalidTypeError: ``predictor`` or ``penalty`` has the wrong type.
 
     Example:
@@ -223,6 +289,10 @@ class FairnessModel(SensitiveInputModel):
         self.penalty_weight = float(penalty_weight)
         self.penalty_tracker = keras.metrics.Mean(name="fairness_penalty")
 
+    @property
+    def group_count(self):
+        return self.penalty.group_count
+
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
@@ -233,9 +303,11 @@ class FairnessModel(SensitiveInputModel):
             sample_weight=sample_weight,
             training=training,
         )
+        groups, valid = self.checked_groups(x)
         value = self.penalty(
-            self.groups(x), y_pred, y_true=y, sample_weight=sample_weight
+            groups, y_pred, y_true=y, sample_weight=sample_weight
         )
+        value = nan_unless(valid, value)
         self.penalty_tracker.update_state(value)
         return loss + self.penalty_weight * keras.ops.cast(value, loss.dtype)
 

@@ -229,3 +229,30 @@ def test_method_names_are_case_insensitive():
     assert [r.name for _, r in resolved] == [
         fairness_cmd.METHOD_ALIASES[n] for n in ("dp", "eo", "adversarial")
     ]
+
+
+def test_constrained_uses_the_benchmark_selected_setting():
+    from kerasweights.registry import get_plugin
+
+    record = get_plugin("rate_constrained_model", "regularizer")
+    model = fairness_cmd.build_model(record, 4, 2, 1.0, 0)
+    for key, value in fairness_cmd.CONSTRAINED_SETTINGS.items():
+        assert getattr(model, key) == value
+    # The values `python -m benchmarks.fairness_adult --parts select`
+    # chose for the joint goal (constrained_dp_eo).
+    assert fairness_cmd.CONSTRAINED_SETTINGS == {
+        "constraint": "parity_and_equalized_odds",
+        "epsilon": 0.02,
+        "damping": 10.0,
+        "proxy_temperature": 0.2,
+        "multiplier_learning_rate": 0.2,
+    }
+    parser = build_parser()
+    args = parser.parse_args(["fairness"])
+    assert fairness_cmd.training_settings(record, args) == (10, 1024)
+    assert fairness_cmd.training_settings(None, args) == (5, 256)
+    args = parser.parse_args(
+        ["fairness", "--epochs", "2", "--batch-size", "64"]
+    )
+    assert fairness_cmd.training_settings(record, args) == (2, 64)
+    assert fairness_cmd.training_settings(None, args) == (2, 64)

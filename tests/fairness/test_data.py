@@ -193,3 +193,46 @@ def test_compas_is_embedded_unchanged_and_loads():
         load_compas("age")
     with pytest.raises(InvalidArgumentError, match="`groups`.*Martian"):
         load_compas(groups=("Caucasian", "Martian"))
+
+
+def test_excel_csv_with_byte_order_mark_and_label_first(tmp_path):
+    path = tmp_path / "excel.csv"
+    text = "label,age,sex\r\nno,0,M\r\nyes,1,F\r\nno,2,F\r\nyes,3,M\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    data = load_csv(path, label="label", sensitive="sex")
+    assert data.label_name == "label"
+    np.testing.assert_array_equal(data.labels, [0, 1, 0, 1])
+    gz = tmp_path / "excel.csv.gz"
+    with gzip.open(gz, "wb") as handle:
+        handle.write(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert load_csv(gz, label="label", sensitive="sex").feature_names == ["age"]
+
+
+def test_numeric_labels_and_groups_are_compared_as_numbers(tmp_path):
+    text = "x,g,y\n1,1,1\n2,1.0,0\n3,2,1.0\n4,10,0.0\n5,2.0,1\n6,10,0\n"
+    path = _write(tmp_path, text)
+    data = load_csv(path, label="y", sensitive="g")
+    np.testing.assert_array_equal(data.labels, [1, 0, 1, 0, 1, 0])
+    assert data.positive_label == "1"
+    # "1" and "1.0" are one group; codes follow numeric order (2 < 10).
+    assert data.group_names == ["1", "2", "10"]
+    np.testing.assert_array_equal(data.groups, [0, 0, 1, 2, 1, 2])
+    chosen = load_csv(path, label="y", sensitive="g", positive_label="0.0")
+    np.testing.assert_array_equal(chosen.labels, [0, 1, 0, 1, 0, 1])
+    assert load_csv(path, "y", "g", positive_label=1).positive_label == "1"
+
+
+def test_duplicate_column_names_are_refused_in_one_line(tmp_path):
+    path = _write(tmp_path, "x,sex,x,y\n1,F,2,0\n2,M,3,1\n")
+    with pytest.raises(InputDataError, match="'x' twice") as info:
+        load_csv(path, label="y", sensitive="sex")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_other_delimiter_gets_a_hint(tmp_path, sep):
+    text = sep.join(["x", "sex", "y"]) + "\n" + sep.join(["1", "F", "0"])
+    path = _write(tmp_path, text + "\n")
+    with pytest.raises(InputDataError, match="comma-separated") as info:
+        load_csv(path, label="y", sensitive="sex")
+    assert repr(sep) in str(info.value) and "\n" not in str(info.value)
