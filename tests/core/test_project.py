@@ -60,3 +60,13 @@ def test_ci_runs_exactly_the_readme_test_command():
     command = [line for line in ci if line.startswith("python3 -m venv")]
     assert len(command) == 1
     assert command[0] in readme.splitlines()
+
+
+def test_test_module_names_are_unique():
+    # The test folders are not packages, so pytest imports each test file
+    # by its base name: two files with one name stop the whole collection.
+    seen = {}
+    for path in sorted((REPO / "tests").rglob("test_*.py")):
+        seen.setdefault(path.name, []).append(str(path.relative_to(REPO)))
+    clashes = {name: paths for name, paths in seen.items() if len(paths) > 1}
+    assert not clashes, f"test files share a module name: {clashes}"
