@@ -124,11 +124,20 @@ def _load_data(path):
             f"--data file {path!r} does not exist; expected a .npz file "
             "with arrays 'x' and 'y'."
         )
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    # A .npz is a zip file; a .npy starts with its own magic string.
+    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
+        raise InputDataError(
+            f"--data file {path!r} is not a NumPy .npz or .npy file; "
+            "expected a .npz file with arrays 'x' and 'y' (np.savez)."
+        )
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputDataError(
-            f"--data file {path!r} is not a NumPy .npz file ({exc})."
+            f"--data file {path!r} is not a readable NumPy .npz file: "
+            f"{_one_line(exc)}"
         ) from exc
     if isinstance(loaded, np.ndarray):
         raise InputDataError(
@@ -142,17 +151,99 @@ def _load_data(path):
                 f"--data file {path!r} has no array named {missing[0]!r}; "
                 f"expected 'x' and 'y'. Received: {sorted(loaded.files)}"
             )
-        x, y = loaded["x"], loaded["y"]
+        try:
+            x, y = (
+                _read_array(loaded, "x", path),
+                _read_array(loaded, "y", path),
+            )
+        except (OSError, ValueError, EOFError) as exc:
+            if isinstance(exc, InputDataError):
+                raise
+            raise InputDataError(
+                f"--data file {path!r} is not a readable NumPy .npz file: "
+                f"{_one_line(exc)}"
+            ) from exc
     if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
         raise InputDataError(
             f"--data arrays 'x' and 'y' must have the same, non-zero first "
             f"axis. Received: x.shape={x.shape}, y.shape={y.shape}"
         )
-    if x.dtype.kind not in "biuf":
-        raise InputDataError(
-            f"--data array 'x' must be numeric. Received: dtype={x.dtype}"
-        )
+    for name, array in (("x", x), ("y", y)):
+        if array.dtype.kind not in "biuf":
+            raise InputDataError(
+                f"--data array {name!r} must be numeric. "
+                f"Received: dtype={array.dtype}"
+            )
     return x, y
+
+
+def _read_array(loaded, name, path):
+    from kerasweights.errors import InputDataError
+
+    try:
+        return loaded[name]
+    except ValueError as exc:
+        if "allow_pickle" not in str(exc):
+            raise
+        # Never loaded: unpickling a file can run arbitrary code.
+        raise InputDataError(
+            f"--data array {name!r} in {path!r} holds Python objects "
+            "(dtype=object); expected a numeric array (save it with a "
+            "numeric dtype, e.g. np.asarray(a, dtype='float32'))."
+        ) from exc
+
+
+def _one_line(exc):
+    return " ".join(str(exc).split())[:300]
+
+
+def _loss_name(loss):
+    """The snake-case name of a Keras loss given as name, object or fn."""
+    import re
+
+    if isinstance(loss, str):
+        return loss.lower()
+    name = getattr(loss, "__name__", None) or type(loss).__name__
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _check_labels(model, y):
+    """Checks sparse class labels against the model's output, before fit.
+
+    Only for a single-output model trained with sparse categorical
+    cross-entropy, whose labels must be whole numbers in [0, classes).
+    """
+    import numpy as np
+
+    from kerasweights.errors import InputDataError
+
+    if _loss_name(model.loss) != "sparse_categorical_crossentropy":
+        return
+    outputs = getattr(model, "outputs", None) or []
+    try:
+        classes = int(outputs[0].shape[-1]) if len(outputs) == 1 else None
+    except (TypeError, ValueError, AttributeError):
+        classes = None
+    flat = np.ravel(y)
+    if y.dtype.kind == "f":
+        bad = np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))
+        if bad.size:
+            i = int(bad[0])
+            raise InputDataError(
+                f"--data array 'y' must hold whole-number class labels for "
+                f"sparse_categorical_crossentropy. Received: y[{i}]="
+                f"{flat[i].item()!r} (dtype={y.dtype})"
+            )
+    if classes is None or classes < 2:
+        return
+    bad = np.flatnonzero((flat < 0) | (flat >= classes))
+    if bad.size:
+        i = int(bad[0])
+        value = flat[i].item()
+        raise InputDataError(
+            f"--data array 'y' must hold class labels in [0, {classes}) "
+            f"for this model's {classes} outputs. Received: y[{i}]={value!r}"
+        )
 
 
 def _compile(model, args):
@@ -207,6 +298,7 @@ def run(args):
     import warnings
 
     import keras
+    import tensorflow as tf
 
     from kerasweights.errors import InputDataError
     from kerasweights.health import GradientHealth
@@ -219,6 +311,7 @@ def run(args):
         warnings.filterwarnings("ignore", message=".*optimizer.*variables")
         model = load_model(args.model, compile=True)
     _compile(model, args)
+    _check_labels(model, y)
     keras.utils.set_random_seed(args.seed)
     health = GradientHealth(every_n_steps=args.every_n_steps)
     try:
@@ -233,10 +326,9 @@ def run(args):
                 verbose=0,
                 callbacks=[health],
             )
-    except (ValueError, TypeError) as exc:
-        detail = " ".join(str(exc).split())[:300]
+    except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
         raise InputDataError(
-            f"--data {args.data!r} does not fit the model: {detail}"
+            f"--data {args.data!r} does not fit the model: {_tf_detail(exc)}"
         ) from exc
     if args.plot:
         health.plot(args.plot)
@@ -249,3 +341,26 @@ def run(args):
     if args.strict and health.verdict != "healthy":
         return 1
     return 0
+
+
+def _tf_detail(exc):
+    """One line from an error, without TensorFlow's frames and node notes."""
+    import re
+
+    import tensorflow as tf
+
+    if not isinstance(exc, tf.errors.OpError):
+        # Keras's own errors: the whole message, without terminal colours.
+        return _one_line(re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))
+    # A graph error lists the Python frames that built the failing op,
+    # then the op's own message, then the node's name: keep the message.
+    noise = ("File ", "Graph execution error", "Detected at node", "[[")
+    lines = [
+        line.strip()
+        for line in exc.message.splitlines()
+        if line.strip() and not line.strip().startswith(noise)
+    ]
+    text = lines[-1] if lines else type(exc).__name__
+    # TensorFlow appends every offending value ("Label values: 7 7 7 ...").
+    text = text.split("  Label values:")[0]
+    return _one_line(text)

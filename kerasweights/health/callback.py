@@ -58,7 +58,8 @@ class GradientHealth(keras.callbacks.Callback):
 
     A problem is therefore acted on at most 15 recorded steps after it
     appears, or at the end of its epoch if sooner; the step it names is the
-    step where it appeared.
+    step where it appeared. With ``"stop"`` or ``"raise"`` a non-finite
+    loss in the batch ``logs`` is acted on at the end of that batch.
 
     Figures go into the ``logs`` dict at the end of each batch that reads
     and of each epoch (``grad_norm``, ``grad_max_abs``, ``grad_nonfinite``,
@@ -66,14 +67,21 @@ class GradientHealth(keras.callbacks.Callback):
     History, CSVLogger and TensorBoard see them.
 
     When training is stopped (``"stop"`` or ``"raise"``) for a non-finite
-    value, the model's trainable weights are set back to the last finite
-    values the tap saw and saved to ``recovery_path``; the warning or error
-    says where. Only trainable weights are kept this way. A Keras
-    ``BackupAndRestore`` listed after this callback then saves those
-    finite weights at the end of the stopped epoch; Keras deletes its
-    checkpoint at the end of a fit that ends normally (a ``"stop"``
-    included) unless ``delete_checkpoint=False``, and keeps it when fit
-    ends with an error (``"raise"``).
+    value, the model's weights are set back to the recovery point and
+    saved to ``recovery_path``; the warning or error names the file and
+    the step. The recovery point is the weights from before the latest
+    recorded step whose loss and gradients were finite and whose loss was
+    not far above the losses seen before (an exploding update can leave
+    finite but useless weights, whose loss is NaN or huge: those are not
+    kept), with the non-trainable weights of trainable layers (BatchNorm
+    statistics) as that step left them. The optimizer's state is not part
+    of it: resume with ``model.load_weights(recovery_path)`` and a fresh
+    ``compile``. A Keras ``BackupAndRestore`` listed after this callback
+    saves the restored weights at the end of the stopped epoch; Keras
+    deletes that checkpoint at the end of a fit that ends normally (a
+    ``"stop"`` included) unless ``delete_checkpoint=False``, and keeps it
+    when fit ends with an error (``"raise"``); ``recovery_path`` is kept
+    in every case.
 
     Args:
         every_n_steps: Record and check every n-th training step. 1 checks
@@ -99,7 +107,7 @@ class GradientHealth(keras.callbacks.Callback):
         diagnoses: Names of the diagnoses to run; None runs all.
         watch_activations: Record the saturated fraction of tanh and
             sigmoid layers (wraps their activation during fit).
-        recovery_path: Where to save the last finite weights when training
+        recovery_path: Where to save the recovery point when training
             stops on a non-finite value; must end in ``.weights.h5``.
             None: a file in ``log_dir`` or in the system temp directory.
 
@@ -110,7 +118,9 @@ class GradientHealth(keras.callbacks.Callback):
         problems: The `Diagnosis` objects found, in order.
         records: Every `StepRecord` read, in step order.
         skipped_steps: Steps a loss-scale optimizer skipped for overflow.
-        recovery_path: Where the last finite weights were saved, or None.
+        recovery_path: Where the recovery point was saved, or None.
+        recovery_step: The recorded step whose weights (before its update)
+            were saved, or None.
 
     Raises:
         GradientHealthError: From ``fit``, when ``on_problem="raise"`` and
@@ -204,6 +214,7 @@ class GradientHealth(keras.callbacks.Callback):
         self.records = []
         self.skipped_steps = []
         self.recovery_path = None
+        self.recovery_step = None
         self._tap = None
         self._lock = _NoLock()
         self._epoch_start = 0
@@ -284,7 +295,12 @@ class GradientHealth(keras.callbacks.Callback):
             n = self.every_n_steps
             # Recorded steps (k % n == 0) among [first, steps).
             self._unread += -(-steps // n) - (-(-first // n))
-            if self._unread >= READ_BATCH:
+            if self._unread >= READ_BATCH or (
+                self.on_problem != "warn" and _loss_not_finite(logs)
+            ):
+                # A non-finite loss is acted on at once when stopping, so
+                # callbacks after this one (BackupAndRestore, checkpoints)
+                # see the restored weights at the end of this epoch.
                 self._read_and_check(logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -351,12 +367,7 @@ class GradientHealth(keras.callbacks.Callback):
         message = f"Gradient health: {problem}"
         stopping = self.on_problem in ("stop", "raise") and not final
         if stopping and problem.name == "nan":
-            self.recovery_path = self._save_last_finite()
-            message += (
-                f" The last finite trainable weights were restored and saved "
-                f"to {self.recovery_path}; load them with "
-                f"model.load_weights({self.recovery_path!r})."
-            )
+            message += " " + self._save_last_finite()
         if self.on_problem == "raise" and not final:
             # fit will not reach on_train_end: put the model back now.
             self._tap.remove()
@@ -369,12 +380,21 @@ class GradientHealth(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def _save_last_finite(self):
+        """Restores and saves the recovery point; returns what to tell."""
         tap = self._tap
-        if not self.records:
-            return None
-        weights = tap.last_finite_weights()
-        for variable, value in zip(tap.variables, weights, strict=True):
+        point = tap.recovery_point()
+        if point is None:
+            return (
+                "No recovery point was saved: no recorded step had a finite "
+                "loss and finite gradients before the problem appeared."
+            )
+        for variable, value in zip(
+            tap.variables, point["weights"], strict=True
+        ):
             variable.assign(value)
+        for variable, value in point["extra"]:
+            variable.assign(value)
+        self.recovery_step = point["step"]
         path = self._recovery_path_arg
         if path is None:
             folder = self.log_dir or tempfile.gettempdir()
@@ -385,7 +405,14 @@ class GradientHealth(keras.callbacks.Callback):
                 ".weights.h5",
             )
         self.model.save_weights(path, overwrite=True)
-        return path
+        self.recovery_path = path
+        return (
+            f"The model's weights were set back to those from before step "
+            f"{point['step']} (the last recorded step with a finite, sane "
+            f"loss ({point['loss']:.4g}) and finite gradients) and saved to "
+            f"{path}; resume with model.load_weights({path!r}) and a freshly "
+            "compiled optimizer, with a lower learning rate."
+        )
 
     def _fill_logs(self, logs):
         if not self.records:
@@ -532,6 +559,16 @@ class GradientHealth(keras.callbacks.Callback):
         fig.savefig(path, dpi=100)
         plt.close(fig)
         return path
+
+
+def _loss_not_finite(logs):
+    value = (logs or {}).get("loss")
+    if value is None:
+        return False
+    try:
+        return not np.all(np.isfinite(np.asarray(value, dtype=np.float64)))
+    except (TypeError, ValueError):
+        return False
 
 
 class _NoLock:

@@ -72,6 +72,11 @@ READ_BATCH = 15
 _SATURATING = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
 # An activation within this distance of its bound counts as saturated.
 SATURATION_MARGIN = 0.01
+# A recorded step's weights become the recovery point only when its loss is
+# at most ``ref + LOSS_JUMP * max(|ref|, 1)``, ``ref`` being the largest
+# loss of an accepted step: weights that an exploding update left finite
+# but useless (loss 1e28 where it was 0.7) are not kept.
+LOSS_JUMP = 100.0
 
 
 def _named_activation(layer):
@@ -236,6 +241,21 @@ class GradientTap:
             for layer, _ in self.saturating
         ]
 
+        # Float non-trainable weights of trainable layers (BatchNorm's
+        # moving statistics...): the forward pass updates them, so they are
+        # part of the recovery point. Frozen layers are left out (they do
+        # not change, and may be large).
+        self.extra = []
+        seen = {id(v) for v in self.variables}
+        for layer in [model, *_all_layers(model)]:
+            if getattr(layer, "layers", None) or not layer.trainable:
+                continue
+            for v in layer.non_trainable_weights:
+                dtype = str(getattr(v, "dtype", ""))
+                if id(v) not in seen and dtype.startswith(("float", "bfloat")):
+                    seen.add(id(v))
+                    self.extra.append(v)
+
         with self.strategy.scope():
             self._make_variables()
         self._wrap_activations()
@@ -264,12 +284,21 @@ class GradientTap:
         init[:, 0] = -1.0
         self.buffer = self._variable(init, "buffer")
         self.counter = self._variable(0, "counter", "int64")
-        # The last finite weights of a recorded step (the recovery point
-        # and the base of the update ratio).
+        # The recovery point: the weights before the latest recorded step
+        # whose loss and gradients were finite and sane (see `_stats`),
+        # the non-trainable weights of `extra` as that step left them, the
+        # step (-1: none yet), its loss, and the largest accepted loss.
         self.shadow = [
             self._variable(tf.zeros(v.shape, "float32"), f"shadow_{i}")
             for i, v in enumerate(self.variables)
         ]
+        self.extra_shadow = [
+            self._variable(tf.zeros(v.shape, "float32"), f"extra_{i}")
+            for i, v in enumerate(self.extra)
+        ]
+        self.shadow_step = self._variable(-1, "shadow_step", "int64")
+        self.shadow_loss = self._variable(np.nan, "shadow_loss")
+        self.ref_loss = self._variable(np.nan, "ref_loss")
         self.dead_count = {
             i: self._variable(tf.zeros(shape, "int32"), f"dead_{i}", "int32")
             for i, shape in self.relu_bias.items()
@@ -496,21 +525,18 @@ class GradientTap:
             )
         )
 
+        self._keep_recovery_point(before, sumsq, weight_sumsq, loss)
+
         def finite():
-            for shadow, b in zip(self.shadow, before, strict=True):
-                shadow.assign(b)
             none = tf.zeros([n])
             return sumsq, max_abs, none, none, none, update_sumsq, weight_sumsq
 
         def not_finite():
             # Something is NaN or Inf (or a square overflowed): count
-            # exactly, take norms over finite entries only, and keep the
-            # weights as the recovery point only if they are all finite.
+            # exactly and take norms over finite entries only.
             ok = tf.reduce_all(
                 tf.stack([tf.reduce_all(tf.math.is_finite(b)) for b in before])
             )
-            for shadow, b in zip(self.shadow, before, strict=True):
-                shadow.assign(tf.where(ok, b, shadow))
             cols = ([], [], [], [], [])
             for x, a in zip(g, after, strict=True):
                 cols[4].append(_count(tf.logical_not(tf.math.is_finite(a))))
@@ -594,6 +620,44 @@ class GradientTap:
         )
         return tf.constant(True)
 
+    def _keep_recovery_point(self, before, sumsq, weight_sumsq, loss):
+        """Makes ``before`` the recovery point when this step vouches for it.
+
+        The loss and the gradients of a step are computed at the weights
+        before its update, so they are what shows those weights usable:
+        they are kept only when the loss, every gradient's and every
+        weight's sum of squares are finite, and the loss is not far above
+        the largest loss of an accepted step (`LOSS_JUMP`). An exploding
+        update can leave finite weights of 1e29 whose loss is NaN or huge;
+        the point stays at the weights from before that update.
+        """
+        ref = self.ref_loss.read_value()
+        limit = tf.where(
+            tf.math.is_nan(ref),
+            tf.constant(np.inf, "float32"),
+            ref + LOSS_JUMP * tf.maximum(tf.abs(ref), 1.0),
+        )
+        accept = tf.logical_and(
+            tf.reduce_all(
+                tf.math.is_finite(tf.concat([sumsq, weight_sumsq], 0))
+            ),
+            tf.logical_and(tf.math.is_finite(loss), loss <= limit),
+        )
+
+        def keep():
+            for shadow, b in zip(self.shadow, before, strict=True):
+                shadow.assign(b)
+            for shadow, v in zip(self.extra_shadow, self.extra, strict=True):
+                shadow.assign(self._value(v))
+            self.shadow_step.assign(self.counter)
+            self.shadow_loss.assign(loss)
+            self.ref_loss.assign(
+                tf.where(tf.math.is_nan(ref), loss, tf.maximum(ref, loss))
+            )
+            return tf.constant(True)
+
+        tf.cond(accept, keep, lambda: tf.constant(False))
+
     # ------------------------------------------------------------ reading
     def host_layout(self):
         """Static per-variable facts the host needs to build records."""
@@ -658,16 +722,45 @@ class GradientTap:
         return step, {k: np.concatenate(v) for k, v in parts.items()}
 
     def last_finite_weights(self):
-        """The latest finite pre-update trainable weights of a recorded step.
+        """The trainable weights of the recovery point.
+
+        Those are the weights before the latest recorded step whose loss
+        and gradients were finite and sane (see `_keep_recovery_point`).
 
         Returns:
             A list of NumPy arrays, one per watched variable (in model
-            dtype), aligned with ``self.variables``.
+            dtype), aligned with ``self.variables``; None when no recorded
+            step qualified yet.
         """
+        if not self.ready or int(self.shadow_step.numpy()) < 0:
+            return None
         return [
             np.asarray(s.numpy()).astype(v.dtype)
             for s, v in zip(self.shadow, self.variables, strict=True)
         ]
+
+    def recovery_point(self):
+        """The whole recovery point, or None when there is none yet.
+
+        Returns:
+            A dict: ``step`` (the recorded step whose weights these are,
+            before its update), ``loss`` (that step's loss), ``weights``
+            (as `last_finite_weights`) and ``extra`` (``(variable, value)``
+            pairs of the non-trainable weights of trainable layers, e.g.
+            BatchNorm statistics, as that step left them).
+        """
+        weights = self.last_finite_weights()
+        if weights is None:
+            return None
+        return {
+            "step": int(self.shadow_step.numpy()),
+            "loss": float(self.shadow_loss.numpy()),
+            "weights": weights,
+            "extra": [
+                (v, np.asarray(s.numpy()).astype(v.dtype))
+                for s, v in zip(self.extra_shadow, self.extra, strict=True)
+            ],
+        }
 
 
 def _count(mask):

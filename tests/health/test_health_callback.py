@@ -345,6 +345,185 @@ def test_c19_raise_keeps_the_backup_and_restore_checkpoint(tmp_path):
     assert all(np.isfinite(w).all() for w in resumed.get_weights())
 
 
+def _c19_fit(model, x, y, schedule, tmp_path, on_problem="stop"):
+    """Fits with the C19 callbacks; returns health, messages, epoch-end
+    weights (by epoch) and the evaluation losses of those weights."""
+    recovery = str(tmp_path / "recovery.weights.h5")
+    health = GradientHealth(on_problem=on_problem, recovery_path=recovery)
+    at_epoch_end = {}
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            at_epoch_end[epoch] = [w.copy() for w in model.get_weights()]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(
+            x,
+            y,
+            batch_size=16,
+            epochs=6,
+            verbose=0,
+            callbacks=[
+                Snapshot(),
+                health,
+                keras.callbacks.BackupAndRestore(str(tmp_path / "backup")),
+                keras.callbacks.EarlyStopping(
+                    monitor="loss", patience=5, restore_best_weights=True
+                ),
+                schedule,
+            ],
+        )
+    messages = [
+        " ".join(str(w.message).split())
+        for w in caught
+        if issubclass(w.category, GradientHealthWarning)
+    ]
+    return health, messages, at_epoch_end
+
+
+def _reload_and_resume(build, loss, path, x, y):
+    """Loads a recovery file into a fresh model: its loss, and the loss
+    after one more epoch at a sane learning rate."""
+    fresh = build()
+    fresh.load_weights(path)
+    loaded = [w.copy() for w in fresh.get_weights()]
+    fresh.compile(keras.optimizers.SGD(0.01), loss)
+    first = fresh.evaluate(x, y, verbose=0)
+    history = fresh.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    return first, history.history["loss"][-1], loaded
+
+
+def _c19_net(seed=3):
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dense(2, activation="softmax"),
+        ]
+    )
+
+
+def test_c19_huge_learning_rate_keeps_weights_from_before_the_blow_up(
+    tmp_path,
+):
+    # Case C19 as reported: lr 1e30 from the third epoch. The first such
+    # step leaves finite weights of about 1e29 whose loss is NaN; the
+    # recovery point must be the weights from before that step (the end
+    # of the second epoch), and loading it must give a finite loss.
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 8)).astype("float32")
+    y = (x[:, 0] > 0).astype("int32")
+    model = _c19_net()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    schedule = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: 1e30 if epoch >= 2 else 0.01
+    )
+    health, messages, snaps = _c19_fit(model, x, y, schedule, tmp_path)
+    assert health.verdict == "nan"
+    # 4 steps per epoch: step 8 is the first with lr 1e30.
+    assert health.recovery_step == 8
+    assert len(snaps) == 3  # stopped in the third epoch
+    path = health.recovery_path
+    assert any("before step 8" in m and path in m for m in messages)
+    first, after, loaded = _reload_and_resume(
+        _c19_net, "sparse_categorical_crossentropy", path, x, y
+    )
+    for a, b in zip(loaded, snaps[1], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert math.isfinite(first) and first < 1.0
+    assert math.isfinite(after)
+
+
+def test_recovery_point_skips_finite_weights_with_an_absurd_loss(tmp_path):
+    # A linear model under mean absolute error: lr 1e30 leaves weights of
+    # about 1e30 whose loss is finite but absurd (about 1e30) for several
+    # steps before lr inf makes them NaN. The last finite weights are
+    # useless; the recovery point is from before the first 1e30 step.
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = x @ np.array([1.0, -2.0, 0.5, 0.0], "float32")[:, None]
+
+    def linear():
+        keras.utils.set_random_seed(4)
+        return keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+
+    model = linear()
+    model.compile(keras.optimizers.SGD(0.01), "mae")
+    schedule = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: [0.01, 1e30][epoch] if epoch < 2 else float("inf")
+    )
+    health, messages, snaps = _c19_fit(model, x, y, schedule, tmp_path)
+    assert health.verdict == "nan"
+    losses = {r.step: r.loss for r in health.records}
+    assert all(1e20 < losses[s] < np.inf for s in (5, 6, 7, 8))
+    assert health.recovery_step == 4
+    first, after, loaded = _reload_and_resume(
+        linear, "mae", health.recovery_path, x, y
+    )
+    for a, b in zip(loaded, snaps[0], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert math.isfinite(first) and first < 10.0
+    assert math.isfinite(after)
+
+
+def test_recovery_point_restores_batchnorm_statistics(tmp_path):
+    # The NaN step also makes BatchNorm's moving statistics NaN (they are
+    # updated by the forward pass): they belong to the recovery point too,
+    # or the saved file predicts NaN.
+    x, y = hh.data(n=64)
+
+    def with_batchnorm():
+        keras.utils.set_random_seed(5)
+        return keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras.layers.Dense(16, activation="relu"),
+                keras.layers.BatchNormalization(),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+
+    model = with_batchnorm()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    schedule = keras.callbacks.LearningRateScheduler(
+        lambda epoch, lr: float("inf") if epoch >= 1 else 0.01
+    )
+    health, messages, snaps = _c19_fit(model, x, y, schedule, tmp_path)
+    assert health.verdict == "nan" and health.recovery_step == 4
+    assert all(np.isfinite(w).all() for w in model.get_weights())
+    first, after, _ = _reload_and_resume(
+        with_batchnorm,
+        "sparse_categorical_crossentropy",
+        health.recovery_path,
+        x,
+        y,
+    )
+    assert math.isfinite(first) and math.isfinite(after)
+
+
+def test_no_recovery_point_when_the_first_step_is_already_nan(tmp_path):
+    x, y = hh.data(n=32)
+    x[0, 0] = np.nan
+    model = hh.sequential()
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    health = GradientHealth(
+        on_problem="stop", recovery_path=str(tmp_path / "r.weights.h5")
+    )
+    before = [w.copy() for w in model.get_weights()]
+    with pytest.warns(GradientHealthWarning, match="No recovery point"):
+        model.fit(x, y, batch_size=32, epochs=2, verbose=0, callbacks=[health])
+    assert health.recovery_path is None and health.recovery_step is None
+    assert not os.path.exists(tmp_path / "r.weights.h5")
+    # The weights are not replaced by the empty recovery buffers.
+    changed = [
+        not np.array_equal(a, b)
+        for a, b in zip(model.get_weights(), before, strict=True)
+    ]
+    assert any(changed)
+
+
 def test_raise_stops_fit_and_restores_the_model(tmp_path):
     model, x, y, schedule = _nan_model(lr_epoch=0)
     health = GradientHealth(

@@ -22,6 +22,17 @@ def files(tmp_path_factory):
     np.savez(folder / "short_y.npz", x=x, y=y[:10])
     np.save(folder / "array.npy", x)
     (folder / "junk.npz").write_text("not numpy")
+    np.savez(folder / "labels_7.npz", x=x, y=np.full(len(x), 7, "int32"))
+    np.savez(folder / "labels_neg.npz", x=x, y=np.full(len(x), -1, "int64"))
+    np.savez(folder / "labels_float.npz", x=x, y=y.astype("float32") + 0.5)
+    np.savez(folder / "labels_whole.npz", x=x, y=y.astype("float32"))
+    np.savez(
+        folder / "objects.npz",
+        x=np.array([1, "a", None], dtype=object),
+        y=np.zeros(3),
+    )
+    np.savez(folder / "object_y.npz", x=x[:3], y=np.array([1, "a", None]))
+    np.savez(folder / "string_y.npz", x=x, y=np.array(["a"] * len(x)))
     return folder
 
 
@@ -81,7 +92,17 @@ def test_json_report_and_plot(files, capsys, tmp_path):
         (["--data", "{f}/no_y.npz"], "no array named 'y'"),
         (["--data", "{f}/short_y.npz"], "same, non-zero first axis"),
         (["--data", "{f}/array.npy"], "holds one array"),
-        (["--data", "{f}/junk.npz"], "is not a NumPy .npz file"),
+        (["--data", "{f}/junk.npz"], "is not a NumPy .npz or .npy file"),
+        (
+            ["--data", "{f}/labels_7.npz"],
+            "class labels in [0, 3) for this model's 3 outputs. "
+            "Received: y[0]=7",
+        ),
+        (["--data", "{f}/labels_neg.npz"], "Received: y[0]=-1"),
+        (["--data", "{f}/labels_float.npz"], "whole-number class labels"),
+        (["--data", "{f}/objects.npz"], "'x' in"),
+        (["--data", "{f}/object_y.npz"], "holds Python objects"),
+        (["--data", "{f}/string_y.npz"], "'y' must be numeric"),
         (["--data", "{f}/missing.npz"], "does not exist"),
         (["--data", "{f}/data.npz", "--epochs", "0"], "--epochs must be"),
         (
@@ -133,3 +154,35 @@ def test_bad_model_file_exits_2(files, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "model file" in err.lower() and "data.npz" in err
+
+
+@pytest.mark.parametrize("name", ["junk.npz", "objects.npz", "object_y.npz"])
+def test_unloadable_data_never_suggests_unpickling(files, capsys, name):
+    code = main(
+        ["health", str(files / "model.keras"), "--data", str(files / name)]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert "pickle" not in err.lower()
+
+
+def test_whole_number_float_labels_are_accepted(files, capsys):
+    argv = ["health", str(files / "model.keras"), "--epochs", "1"]
+    code = main(argv + ["--data", str(files / "labels_whole.npz")])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("Gradient health:")
+
+
+def test_tensorflow_data_errors_are_one_line(files, capsys, monkeypatch):
+    # Labels out of range that reach TensorFlow (here: with our check
+    # turned off) are still reported in one line, exit 2.
+    from kerasweights.cli import health_cmd
+
+    monkeypatch.setattr(health_cmd, "_check_labels", lambda model, y: None)
+    argv = ["health", str(files / "model.keras"), "--epochs", "1"]
+    code = main(argv + ["--data", str(files / "labels_7.npz")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "does not fit the model" in err
+    assert "label value of 7" in err and "Label values" not in err
