@@ -2,6 +2,7 @@
 
 import json
 import os
+import warnings
 
 __all__ = ["add_parser", "run"]
 
@@ -13,7 +14,13 @@ def add_parser(subparsers):
         description=(
             "Write MODEL as a SavedModel in OUTDIR with a named, typed "
             "serving signature, then load it in a fresh process that never "
-            "imports kerasweights and compare its outputs with the model's."
+            "imports kerasweights and compare its outputs with the model's. "
+            "A fairness training wrapper (a model with a prediction_model) "
+            "is exported as its prediction model, with a note."
+        ),
+        epilog=(
+            "Recheck an export's weights later with `kerasweights verify "
+            "OUTDIR`."
         ),
     )
     parser.add_argument("model", metavar="MODEL.keras", help="a .keras file")
@@ -29,8 +36,9 @@ def add_parser(subparsers):
         "--data",
         metavar="FILE",
         help="check inputs: a .npy array, or a .npz with one array per "
-        "input name (default: digits test data when the model takes digits, "
-        "otherwise seeded synthetic inputs)",
+        "input name; the model itself must run on them, and integer inputs "
+        "take whole numbers only (default: digits test data when the model "
+        "takes digits, otherwise seeded synthetic inputs)",
     )
     parser.add_argument(
         "--tflite",
@@ -78,31 +86,88 @@ def _positive_int(text):
     return value
 
 
+_NPY_MAGIC = b"\x93NUMPY"
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
 def _load_data(path):
+    """The arrays of a .npy or .npz file; never unpickles anything."""
+    import zipfile
+
     import numpy as np
 
     from kerasweights.errors import InputDataError
 
+    shown = repr(path)
     if not os.path.isfile(path):
         raise InputDataError(
-            f"--data file {path!r} does not exist; expected a .npy or .npz "
+            f"--data file {shown} does not exist; expected a .npy or .npz "
             "file of check inputs."
         )
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if not head.startswith(_NPY_MAGIC) and head[:4] not in _ZIP_MAGICS:
+        raise InputDataError(
+            f"--data file {shown} is not a NumPy .npy or .npz file (it "
+            "starts with neither the .npy header nor a zip header); "
+            "expected a file written by numpy.save or numpy.savez."
+        )
+
+    def one(name, read):
+        try:
+            value = read()
+        except ValueError as exc:
+            if "allow_pickle" in str(exc) or "pickle" in str(exc):
+                raise InputDataError(
+                    f"--data file {shown} holds an object array{name} "
+                    "(Python objects, which are never loaded); expected "
+                    "numeric arrays."
+                ) from None
+            raise
+        if not isinstance(value, np.ndarray):
+            raise InputDataError(
+                f"--data file {shown} is a zip archive whose member"
+                f"{name} is not a NumPy array; expected a .npz written by "
+                "numpy.savez."
+            )
+        return value
+
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+        if isinstance(loaded, np.ndarray):
+            return loaded
+        with loaded:
+            return {
+                k: one(f" {k!r}", lambda k=k: loaded[k]) for k in loaded.files
+            }
+    except InputDataError:
+        raise
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise InputDataError(
+                f"--data file {shown} holds an object array (Python "
+                "objects, which are never loaded); expected numeric arrays."
+            ) from None
+        reason = " ".join(str(exc).split())[:120]
         raise InputDataError(
-            f"--data file {path!r} is not a NumPy .npy or .npz file ({exc})."
-        ) from exc
-    if isinstance(loaded, np.ndarray):
-        return loaded
-    with loaded:
-        return {k: loaded[k] for k in loaded.files}
+            f"--data file {shown} is not a readable NumPy .npy or .npz file "
+            f"(truncated or damaged: {reason}); expected a file written by "
+            "numpy.save or numpy.savez."
+        ) from None
+    except (OSError, EOFError, zipfile.BadZipFile) as exc:
+        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise InputDataError(
+            f"--data file {shown} is not a readable NumPy .npy or .npz file "
+            f"(truncated or damaged: {reason}); expected a file written by "
+            "numpy.save or numpy.savez."
+        ) from None
 
 
 def run(args):
     from kerasweights.cli import UsageError
+    from kerasweights.errors import InputDataError
     from kerasweights.export import export_model_file
+    from kerasweights.export.saved_model import ServingModelNote
     from kerasweights.export.verification import format_signature
 
     if not args.tflite:
@@ -116,15 +181,27 @@ def run(args):
                     "add --tflite or leave it out"
                 )
     data = _load_data(args.data) if args.data else None
-    result = export_model_file(
-        args.model,
-        args.outdir,
-        overwrite=args.overwrite,
-        data=data,
-        tflite=args.tflite,
-        tflite_batch_size=args.tflite_batch_size or 1,
-        tflite_time_steps=args.tflite_time_steps,
-    )
+    with warnings.catch_warnings():
+        # The note is printed below from the result, once.
+        warnings.simplefilter("ignore", ServingModelNote)
+        try:
+            result = export_model_file(
+                args.model,
+                args.outdir,
+                overwrite=args.overwrite,
+                data=data,
+                tflite=args.tflite,
+                tflite_batch_size=args.tflite_batch_size or 1,
+                tflite_time_steps=args.tflite_time_steps,
+                overwrite_option="--overwrite",
+            )
+        except InputDataError as exc:
+            if not args.data:
+                raise
+            text = str(exc)
+            raise InputDataError(
+                f"--data file {args.data!r}: {text[:1].lower()}{text[1:]}"
+            ) from None
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
@@ -133,6 +210,8 @@ def run(args):
     verification = result["verification"]
 
     print(f"Wrote {result['directory']}")
+    if "served_model" in result:
+        print(f"  note: {result['served_model']['note']}")
     signature = format_signature(
         verification["inputs"], verification["outputs"]
     )

@@ -1,4 +1,4 @@
-"""Fixes applied while the serving graph is traced (case C14).
+"""Fixes applied while the serving graph is traced (TimeDistributed).
 
 Keras 3.15's ``TimeDistributed`` over an unknown time axis maps its inner
 layer over ``range(shape[0])`` of the *untransposed* input, that is over

@@ -24,6 +24,7 @@ entries. The rules:
 import json
 import os
 
+from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import OutputExistsError
 
 __all__ = [
@@ -115,8 +116,20 @@ def _describe(names):
     return shown + (f" and {more} more" if more > 0 else "")
 
 
-def _plan(folder, command, overwrite):
+def _option_text(option):
+    if option is None:
+        return "--overwrite (overwrite=True)"
+    if not isinstance(option, str) or not option:
+        raise InvalidArgumentError(
+            "`overwrite_option` must be a non-empty string such as "
+            f"'--overwrite' or 'overwrite=True'. Received: {option!r}"
+        )
+    return option
+
+
+def _plan(folder, command, overwrite, overwrite_option=None):
     """What an overwrite removes; raises when the folder must be kept."""
+    option = _option_text(overwrite_option)
     if os.path.lexists(folder) and not os.path.isdir(folder):
         raise OutputExistsError(
             f"The output folder {folder!r} is an existing file; expected a "
@@ -139,13 +152,18 @@ def _plan(folder, command, overwrite):
     if not overwrite:
         raise OutputExistsError(
             f"The output folder {folder!r} holds a previous kerasweights "
-            f"{previous} run; pass --overwrite "
-            "(overwrite=True) to replace it, or choose another folder."
+            f"{previous} run; pass {option} to replace it, or choose "
+            "another folder."
         )
     if previous != command:
+        how = (
+            f"{command} --overwrite"
+            if overwrite_option is None
+            else f"{command} with {option}"
+        )
         raise OutputExistsError(
             f"The output folder {folder!r} holds a kerasweights {previous} "
-            f"run; {command} --overwrite replaces only a previous "
+            f"run; {how} replaces only a previous "
             f"{command} run. Choose another folder. Nothing was changed."
         )
     files, folders = _walk(folder, sorted(ours & present))
@@ -171,7 +189,9 @@ def _plan(folder, command, overwrite):
     return files, folders
 
 
-def check_output_folder(folder, command, overwrite=False):
+def check_output_folder(
+    folder, command, overwrite=False, overwrite_option=None
+):
     """Raise now if `claim_output_folder` would refuse ``folder``.
 
     Changes nothing; lets a command refuse before its expensive work.
@@ -180,14 +200,23 @@ def check_output_folder(folder, command, overwrite=False):
         folder: The output folder path.
         command: What will write, e.g. ``"tune"`` or ``"export"``.
         overwrite: Whether a previous run would be replaced.
+        overwrite_option: How refusals name the overwrite switch, as in
+            `claim_output_folder`.
 
     Raises:
         OutputExistsError: As `claim_output_folder`.
     """
-    _plan(os.path.abspath(os.fspath(folder)), command, overwrite)
+    _plan(
+        os.path.abspath(os.fspath(folder)),
+        command,
+        overwrite,
+        overwrite_option,
+    )
 
 
-def claim_output_folder(folder, entries, command, overwrite=False):
+def claim_output_folder(
+    folder, entries, command, overwrite=False, overwrite_option=None
+):
     """Make ``folder`` ready for a run that writes ``entries``.
 
     Args:
@@ -197,6 +226,10 @@ def claim_output_folder(folder, entries, command, overwrite=False):
             in the manifest. ``overwrite`` replaces only a run of the same
             command.
         overwrite: Replace a previous kerasweights run in the folder.
+        overwrite_option: How a refusal tells the user to replace a
+            previous run: ``"--overwrite"`` from a command line,
+            ``"overwrite=True"`` from Python. ``None`` (the default) names
+            both, ``"--overwrite (overwrite=True)"``.
 
     Returns:
         The absolute folder path. Call `record_output_files` on it once
@@ -215,7 +248,7 @@ def claim_output_folder(folder, entries, command, overwrite=False):
     if not all(map(_safe_entry, entries)):
         raise ValueError(f"invalid manifest entries: {entries!r}")
 
-    files, folders = _plan(folder, command, overwrite)
+    files, folders = _plan(folder, command, overwrite, overwrite_option)
     for name in files:
         os.remove(os.path.join(folder, *name.split("/")))
     for name in sorted(folders, key=lambda p: p.count("/"), reverse=True):

@@ -1,7 +1,7 @@
 """SavedModel export with a named, typed serving signature.
 
 Keras 3's own export paths name inputs after internal placeholders and call
-every output ``output_0`` (case C05). Our export keeps, for every model
+every output ``output_0``. Our export keeps, for every model
 input, its name and dtype, and names each output after the layer that
 produces it, so ``saved_model_cli show --all`` reads like the model:
 
@@ -11,25 +11,33 @@ produces it, so ``saved_model_cli show --all`` reads like the model:
 The batch axis is always unknown (``-1``); other axes are exactly as the
 model declares them, so a recurrent model built on ``Input((None, 8))``
 serves sequences of any length. Functional models with several inputs,
-given as a list or as a dict (case C06), get one signature argument per
+given as a list or as a dict, get one signature argument per
 input. The SavedModel holds only TensorFlow graphs and variables: it loads
 and serves with TensorFlow alone, with no ``import kerasweights``.
+
+A training wrapper with a ``prediction_model`` (the `kerasweights.fairness`
+models that read a sensitive input for their loss) is exported as that
+prediction model, with a note (`serving_model`).
 """
 
 import json
 import os
 import shutil
 import tempfile
+import warnings
 
 from kerasweights.errors import ExportVerificationError
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.errors import KerasWeightsWarning
 
 __all__ = [
     "SAVED_MODEL_ENTRIES",
+    "ServingModelNote",
     "export_model_file",
     "export_saved_model",
     "model_signature",
+    "serving_model",
 ]
 
 REPORT_NAME = "kerasweights-export.json"
@@ -53,11 +61,78 @@ def _dtype_name(dtype):
     return tf.as_dtype(dtype).name
 
 
+class ServingModelNote(KerasWeightsWarning):
+    """The export serves a model's prediction model, not the model given."""
+
+
+def serving_model(model, data=None):
+    """The model an export serves, its check data, and a note.
+
+    A training wrapper that has a ``prediction_model`` method or attribute
+    (`kerasweights.fairness.FairnessModel`, `AdversarialDebiasingModel`,
+    `RateConstrainedModel`) is not the model to serve: it has no fixed
+    inputs of its own and reads a sensitive input only for its training
+    loss. Its prediction model is served instead, so the serving signature
+    leaves the sensitive input out unless prediction itself uses it. When
+    ``data`` is a dict that still holds the wrapper's sensitive input
+    (``model.sensitive``) and the prediction model does not take it, that
+    entry is dropped from the check data.
+
+    Args:
+        model: A `keras.Model`.
+        data: Check data for ``model``, or ``None``.
+
+    Returns:
+        ``(served, data, note)``: ``served`` is ``model`` itself and
+        ``note`` is ``None`` for any other model; for a wrapper, its
+        prediction model, the check data for it, and one line saying what
+        was exported instead.
+
+    Raises:
+        InvalidArgumentError: ``model.prediction_model()`` raised.
+    """
+    import keras
+
+    if not isinstance(model, keras.Model):
+        return model, data, None
+    found = getattr(model, "prediction_model", None)
+    if found is None:
+        return model, data, None
+    served = found
+    if callable(found) and not isinstance(found, keras.Model):
+        try:
+            served = found()
+        except Exception as exc:  # noqa: BLE001 - reported in one line
+            text = " ".join(str(exc).split())[:200]
+            raise InvalidArgumentError(
+                f"{type(model).__name__} {model.name!r} has a "
+                f"prediction_model, but calling it failed "
+                f"({type(exc).__name__}: {text}); expected it to return "
+                "the keras.Model to serve."
+            ) from None
+    if not isinstance(served, keras.Model) or served is model:
+        return model, data, None
+    names = list(model_signature(served)["inputs"])
+    sensitive = getattr(model, "sensitive", None)
+    note = (
+        f"{type(model).__name__} {model.name!r} is a training wrapper; "
+        f"exported its prediction model {served.name!r} "
+        f"(model.prediction_model()), which takes {names}"
+    )
+    if isinstance(sensitive, str) and sensitive not in names:
+        note += f", without the sensitive input {sensitive!r}"
+        if isinstance(data, dict) and sensitive in data:
+            data = {k: v for k, v in data.items() if k != sensitive}
+            note += f" (its check data {sensitive!r} is not used)"
+    return served, data, note + "."
+
+
 def model_signature(model):
     """The serving signature `export_saved_model` gives a model.
 
     Args:
-        model: A built `keras.Model`.
+        model: A built `keras.Model`; a training wrapper is replaced by
+            its prediction model first (see `serving_model`).
 
     Returns:
         A dict: ``"inputs"``, ``{name: {"dtype": str, "shape": list}}`` in
@@ -77,6 +152,7 @@ def model_signature(model):
             "`model` must be a keras.Model. "
             f"Received: model of type {type(model).__name__}"
         )
+    model, _, _ = serving_model(model)
     try:
         inputs = list(model.inputs)
         # A Sequential model that was never called has inputs but no
@@ -168,6 +244,8 @@ def export_saved_model(
     tflite=False,
     tflite_batch_size=1,
     tflite_time_steps=None,
+    *,
+    overwrite_option="overwrite=True",
 ):
     """Write ``model`` as a SavedModel and check it in a fresh process.
 
@@ -194,9 +272,19 @@ def export_saved_model(
         tflite_time_steps: Pin unknown non-batch axes of the TFLite model
             to this length (and unroll recurrent loops if needed);
             ``None`` keeps them dynamic.
+        overwrite_option: How a refused output folder message names the
+            overwrite switch (the command line passes ``"--overwrite"``).
+
+    Check data is checked before anything is written: it must fit the
+    inputs (names, shapes, finite numbers; whole numbers within range for
+    integer and bool inputs, which are never rounded), and the Keras model
+    itself must run on it. A training wrapper with a ``prediction_model``
+    is exported as that model, with a `ServingModelNote` warning and the
+    note in the result (see `serving_model`).
 
     Returns:
-        A dict with the ``"directory"``, the ``"signature"``, when
+        A dict with the ``"directory"``, when a wrapper was replaced the
+        ``"served_model"`` (``{"name", "note"}``), the ``"signature"``, when
         ``verify`` is true the ``"verification"`` report, with ``tflite``
         the ``"tflite"`` report, and ``"integrity"``: the SHA-256 of every
         stored variable (named by its Keras path), an overall digest and
@@ -206,10 +294,15 @@ def export_saved_model(
     Raises:
         InvalidTypeError, InvalidArgumentError: ``model`` cannot be
             exported.
-        InputDataError: ``data`` does not fit the model's inputs (checked
-            before anything is written).
+        InputDataError: ``data`` does not fit the model's inputs, or the
+            Keras model raises on it (checked before anything is written).
         OutputExistsError: ``directory`` is in use (see
             `claim_output_folder`).
+        InvalidArgumentError: ``directory`` cannot be created (an
+            unwritable or virtual parent folder such as ``/proc``); the
+            message names ``directory``, never the staging folder.
+        OSError: Writing failed later (a full disk); it names the path
+            inside ``directory``, never the staging folder.
         ExportVerificationError: The SavedModel (or the TFLite model)
             does not reproduce ``model``, or no TFLite conversion runs on
             the stock interpreter.
@@ -229,9 +322,13 @@ def export_saved_model(
     from kerasweights.export.output_folder import record_output_files
     from kerasweights.export.tflite import check_tflite_options
     from kerasweights.export.tflite import convert_tflite
+    from kerasweights.export.verification import check_model_runs
     from kerasweights.export.verification import validate_check_data
     from kerasweights.export.verification import verify_saved_model
 
+    model, data, note = serving_model(model, data)
+    if note:
+        warnings.warn(note, ServingModelNote, stacklevel=2)
     signature = model_signature(model)
     if tflite:
         tflite_batch_size, tflite_time_steps = check_tflite_options(
@@ -239,18 +336,31 @@ def export_saved_model(
         )
     if data is not None:
         validate_check_data(signature["inputs"], data)
+        check_model_runs(model, data)
     directory = os.path.abspath(os.fspath(directory))
-    check_output_folder(directory, "export", overwrite=overwrite)
+    check_output_folder(
+        directory,
+        "export",
+        overwrite=overwrite,
+        overwrite_option=overwrite_option,
+    )
 
     # Write and verify in a staging folder next to `directory`; the
     # previous export is replaced only once the new one has passed.
     parent = os.path.dirname(directory)
-    created = _make_parents(parent)
-    staging = tempfile.mkdtemp(prefix=".kerasweights-staging-", dir=parent)
+    created = []
+    try:
+        created = _make_parents(parent)
+        staging = tempfile.mkdtemp(prefix=".kerasweights-staging-", dir=parent)
+    except OSError as exc:
+        _remove_empty(created)
+        raise _unwritable(exc, directory) from None
     try:
         archive = _write(model, staging, signature)
-        result = {
-            "directory": directory,
+        result = {"directory": directory}
+        if note:
+            result["served_model"] = {"name": model.name, "note": note}
+        result |= {
             "signature": {
                 "inputs": signature["inputs"],
                 "outputs": signature["outputs"],
@@ -273,7 +383,11 @@ def export_saved_model(
             json.dump(result, f, indent=2)
             f.write("\n")
         claim_output_folder(
-            directory, SAVED_MODEL_ENTRIES, "export", overwrite=overwrite
+            directory,
+            SAVED_MODEL_ENTRIES,
+            "export",
+            overwrite=overwrite,
+            overwrite_option=overwrite_option,
         )
         for name in os.listdir(staging):
             os.replace(
@@ -282,17 +396,49 @@ def export_saved_model(
         record_output_files(directory)
     except BaseException as exc:
         shutil.rmtree(staging, ignore_errors=True)
-        for path in reversed(created):
-            if os.path.isdir(path) and not os.listdir(path):
-                os.rmdir(path)
+        _remove_empty(created)
+        # Name the folder the user asked for, not the staging folder.
         if isinstance(exc, ExportVerificationError):
-            # Name the folder the user asked for, not the staging folder.
             raise ExportVerificationError(
                 str(exc).replace(staging, directory)
             ) from exc
+        if isinstance(exc, OSError) and staging in str(exc):
+            raise _renamed(exc, staging, directory) from None
         raise
     os.rmdir(staging)
     return result
+
+
+def _remove_empty(created):
+    for path in reversed(created):
+        if os.path.isdir(path) and not os.listdir(path):
+            os.rmdir(path)
+
+
+def _unwritable(exc, directory):
+    """One line naming ``directory`` when its staging folder cannot be made."""
+    reason = exc.strerror or type(exc).__name__
+    where = exc.filename
+    if not isinstance(where, str) or ".kerasweights-staging-" in where:
+        where = os.path.dirname(directory)
+    return InvalidArgumentError(
+        f"The output folder {directory!r} cannot be created or written "
+        f"({reason}: {where!r}); expected a folder path you can create and "
+        "write."
+    )
+
+
+def _renamed(exc, staging, directory):
+    """The same OSError, naming the user's folder instead of the staging."""
+    names = [
+        n.replace(staging, directory) if isinstance(n, str) else n
+        for n in (exc.filename, exc.filename2)
+    ]
+    if exc.errno is None:
+        return type(exc)(str(exc).replace(staging, directory))
+    if names[1] is not None:
+        return type(exc)(exc.errno, exc.strerror, names[0], None, names[1])
+    return type(exc)(exc.errno, exc.strerror, names[0])
 
 
 def _make_parents(path):
@@ -318,6 +464,8 @@ def export_model_file(
     tflite=False,
     tflite_batch_size=1,
     tflite_time_steps=None,
+    *,
+    overwrite_option="overwrite=True",
 ):
     """Load a ``.keras`` file and export it with `export_saved_model`.
 
@@ -334,6 +482,7 @@ def export_model_file(
         tflite: Also write a checked ``model.tflite``.
         tflite_batch_size: Batch size of the TFLite model.
         tflite_time_steps: Pin unknown non-batch axes of the TFLite model.
+        overwrite_option: As `export_saved_model`.
 
     Returns:
         The dict `export_saved_model` returns, plus ``"check_data"``
@@ -367,6 +516,7 @@ def export_model_file(
         tflite=tflite,
         tflite_batch_size=tflite_batch_size,
         tflite_time_steps=tflite_time_steps,
+        overwrite_option=overwrite_option,
     )
     result["check_data"] = source
     return result

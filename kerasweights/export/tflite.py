@@ -1,4 +1,4 @@
-"""TFLite conversion that runs on the stock interpreter (case C15).
+"""TFLite conversion that runs on the stock interpreter (no Flex delegate).
 
 The TFLite converter cannot lower the loop of a recurrent layer when the
 batch size is unknown: the loop's tensor list needs a static element
@@ -311,15 +311,22 @@ def convert_tflite(
         ``"outputs"``, ``"checked"`` (input shapes fed) and
         ``"max_abs_diff"``.
     """
+    from kerasweights.export.saved_model import ServingModelNote
     from kerasweights.export.saved_model import model_signature
+    from kerasweights.export.saved_model import serving_model
+    from kerasweights.export.verification import check_model_runs
     from kerasweights.export.verification import validate_check_data
 
+    model, data, note = serving_model(model, data)
+    if note:
+        warnings.warn(note, ServingModelNote, stacklevel=2)
     signature = model_signature(model)
     batch_size, time_steps = check_tflite_options(
         signature, batch_size, time_steps
     )
     if data is not None:
         validate_check_data(signature["inputs"], data)
+        check_model_runs(model, data)
     pinned = _pinned_signature(signature, batch_size, time_steps)
     dynamic = any(
         d is None for s in pinned["inputs"].values() for d in s["shape"][1:]
@@ -444,10 +451,19 @@ def export_tflite(
     content, report = convert_tflite(
         model, batch_size, time_steps, data, rtol, atol
     )
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=".kerasweights-", dir=os.path.dirname(path)
-    )
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=".kerasweights-", dir=os.path.dirname(path)
+        )
+    except OSError as exc:
+        # Name the user's path, never the temporary file next to it.
+        raise InvalidArgumentError(
+            f"The TFLite file {path!r} cannot be written "
+            f"({exc.strerror or type(exc).__name__} in "
+            f"{os.path.dirname(path)!r}); expected a path in a folder you "
+            "can write."
+        ) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)

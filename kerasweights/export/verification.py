@@ -6,15 +6,16 @@ a child Python process, and compares the outputs. The child also reports
 the signature (input names, dtypes and shapes; output names) and proves it
 never imported kerasweights by inspecting its own ``sys.modules``.
 
-Check inputs follow case C14: the batch size always differs from every
-other axis length, and when an input has an unknown (time) axis a second
-batch is fed with a different length on that axis, so a SavedModel that
-confuses the batch axis with the time axis is caught.
+The check batch size always differs from every other axis length, and
+when an input has an unknown (time) axis a second batch is fed with a
+different length on that axis, so a SavedModel that confuses the batch
+axis with the time axis is caught.
 """
 
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from kerasweights.errors import InputDataError
 __all__ = [
     "VerificationReport",
     "check_inputs",
+    "check_model_runs",
     "format_signature",
     "read_signature",
     "validate_check_data",
@@ -181,8 +183,123 @@ def validate_check_data(specs, data):
                 f"Check input {name!r} holds {bad} NaN or infinite values; "
                 "expected finite numbers."
             )
+        _check_integer_values(name, value, spec["dtype"])
         arrays[name] = value
     return arrays
+
+
+def _check_integer_values(name, value, dtype):
+    """Integer and bool inputs take whole numbers in their range only.
+
+    Check data is cast to the input's dtype; a cast that would change a
+    value (round 0.7 to 0, wrap 300 to 44 in int8) is refused rather than
+    done silently.
+    """
+    target = np.dtype(dtype)
+    if target.kind not in "biu" or value.size == 0:
+        return
+    if value.dtype.kind == "f":
+        fractional = value != np.trunc(value)
+        if fractional.any():
+            count = int(np.count_nonzero(fractional))
+            example = value[fractional].flat[0].item()
+            raise InputDataError(
+                f"Check input {name!r} holds {count} values that are not "
+                f"whole numbers (such as {example:g}); expected integers "
+                f"for the model's {dtype} input (check data is never "
+                "rounded)."
+            )
+    low, high = value.min().item(), value.max().item()
+    if target.kind == "b":
+        allowed, lo, hi = "0 and 1 (or False and True)", 0, 1
+    else:
+        info = np.iinfo(target)
+        lo, hi = int(info.min), int(info.max)
+        allowed = f"integers from {lo} to {hi}"
+    if low < lo or high > hi:
+        raise InputDataError(
+            f"Check input {name!r} holds values from {low:g} to {high:g}; "
+            f"expected {allowed} for the model's {dtype} input."
+        )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_CALLING = re.compile(r"Exception encountered when calling (\w+)\.call\(\)")
+
+
+def _error_reason(exc):
+    """One short line saying why a model call failed."""
+    text = _ANSI.sub("", str(exc))
+    layer = _CALLING.search(text)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if layer:
+        lines = lines[1:]
+    core = next(
+        (
+            line
+            for line in lines
+            if not line.startswith(("Arguments received", "•"))
+        ),
+        type(exc).__name__,
+    )
+    core = re.sub(r"\{\{[^}]*\}\}", "", core)
+    core = re.sub(r"\[Op:[^\]]*\]", "", core)
+    core = " ".join(core.split())
+    if len(core) > 200:
+        core = core[:197] + "..."
+    return f"{layer.group(1)}: {core}" if layer else core
+
+
+def _embeddings(model):
+    import keras
+
+    found = []
+    stack = list(getattr(model, "layers", []))
+    while stack:
+        layer = stack.pop(0)
+        if isinstance(layer, keras.layers.Embedding):
+            found.append(f"{layer.name} takes ids below {layer.input_dim}")
+        stack.extend(getattr(layer, "layers", []))
+    return found
+
+
+def check_model_runs(model, data):
+    """Raise `InputDataError` when ``model`` cannot run on its check data.
+
+    The model is called once, in memory, on the first check batch built
+    from ``data`` (what the SavedModel check feeds first), so data the
+    Keras model itself refuses (token ids beyond an ``Embedding``'s
+    vocabulary, for instance) is reported as bad data before anything is
+    written, not as a broken SavedModel.
+
+    Args:
+        model: The `keras.Model` to export (after `serving_model`).
+        data: Real check inputs (an array, or a dict by input name).
+
+    Raises:
+        InputDataError: ``data`` does not fit the model's inputs (see
+            `validate_check_data`), or the model raises on it.
+    """
+    from kerasweights.export.saved_model import model_signature
+
+    signature = model_signature(model)
+    batch = check_inputs(signature["inputs"], data=data)[0]
+    try:
+        _model_outputs(
+            model, signature["outputs"], signature["structure"], batch
+        )
+    except Exception as exc:  # noqa: BLE001 - reported as one line
+        reason = _error_reason(exc)
+        hint = ""
+        embeddings = _embeddings(model)
+        if embeddings and "indices" in reason:
+            hint = " (" + "; ".join(embeddings) + ")"
+        shapes = {n: list(v.shape) for n, v in batch.items()}
+        raise InputDataError(
+            f"The Keras model {model.name!r} cannot run on the check data "
+            f"(first batch {shapes}; {reason}); expected inputs the model "
+            f"itself accepts{hint}."
+        ) from None
 
 
 def check_inputs(specs, data=None, seed=0):
@@ -356,7 +473,9 @@ def verify_saved_model(
             batch).
     """
     from kerasweights.export.saved_model import model_signature
+    from kerasweights.export.saved_model import serving_model
 
+    model, data, _ = serving_model(model, data)
     signature = model_signature(model)
     specs = signature["inputs"]
     cases = check_inputs(specs, data=data, seed=seed)

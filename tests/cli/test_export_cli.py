@@ -71,7 +71,8 @@ def test_a_previous_export_needs_overwrite(exported, model_file, capsys):
     before = _snapshot(out)
     code = main(["export", str(model_file), str(out)])
     line = _one_error_line(capsys)
-    assert code == 2 and "--overwrite" in line and str(out) in line
+    assert code == 2 and "pass --overwrite to" in line and str(out) in line
+    assert "overwrite=True" not in line  # the Python spelling
     assert _snapshot(out) == before
 
 
@@ -105,12 +106,19 @@ def _missing(tmp_path, _):
     return tmp_path / "nothing.keras"
 
 
+def _legacy_h5(tmp_path, model_file):
+    path = tmp_path / "legacy.h5"
+    keras.saving.load_model(model_file).save(path)
+    return path
+
+
 @pytest.mark.parametrize(
     "make, words",
     [
         (_missing, "does not exist"),
         (_truncated, "truncated"),
         (_text, "not a .keras archive"),
+        (_legacy_h5, "legacy HDF5 (.h5) model file"),
     ],
 )
 def test_bad_model_files_exit_2_and_touch_nothing(
@@ -290,3 +298,127 @@ def test_verify_refuses_a_folder_that_is_not_an_export(tmp_path, capsys):
     assert "kerasweights export" in line
     assert main(["verify"]) == 2
     _one_error_line(capsys)
+
+
+def _object_npz(path):
+    x = np.array([1, "a", None], dtype=object)
+    np.savez(path, x=x, y=np.zeros(3))
+
+
+def _object_npy(path):
+    np.save(path, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+
+
+def _text_file(path):
+    path.write_text("pixels\n1,2,3\n")
+
+
+def _empty_file(path):
+    path.write_bytes(b"")
+
+
+def _truncated_npz(path):
+    np.savez(path, pixels=np.zeros((20, 8, 8, 1), "float32"))
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _zip_not_npz(path):
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("pixels.txt", "1 2 3")
+
+
+@pytest.mark.parametrize(
+    "make, name, words",
+    [
+        (_object_npz, "o.npz", "holds an object array 'x'"),
+        (_object_npy, "o.npy", "holds an object array"),
+        (_text_file, "data.csv", "is not a NumPy .npy or .npz file"),
+        (_empty_file, "empty.npz", "is not a NumPy .npy or .npz file"),
+        (_truncated_npz, "cut.npz", "truncated or damaged"),
+        (_zip_not_npz, "other.npz", "is not a NumPy array"),
+    ],
+)
+def test_unreadable_data_files_exit_2_in_one_line(
+    model_file, tmp_path, capsys, make, name, words
+):
+    path = tmp_path / name
+    make(path)
+    out = tmp_path / "out"
+    code = main(["export", str(model_file), str(out), "--data", str(path)])
+    line = _one_error_line(capsys)
+    assert code == 2 and words in line and repr(str(path)) in line
+    # Never a hint to load the file unsafely.
+    assert "pickle" not in line
+    assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def token_model_file(tmp_path_factory):
+    inputs = keras.Input((4,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(10, 3, name="embed")(inputs)
+    x = keras.layers.Flatten()(x)
+    outputs = keras.layers.Dense(1, name="score")(x)
+    path = tmp_path_factory.mktemp("tokens") / "tokens.keras"
+    keras.Model(inputs, outputs).save(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "tokens, words",
+    [
+        (np.full((2, 4), 99, "int32"), "embed takes ids below 10"),
+        (np.full((2, 4), 0.5, "float32"), "not whole numbers"),
+    ],
+)
+def test_data_the_keras_model_refuses_exits_2_naming_the_file(
+    token_model_file, tmp_path, capsys, tokens, words
+):
+    path = tmp_path / "tokens.npy"
+    np.save(path, tokens)
+    out = tmp_path / "out"
+    argv = ["export", str(token_model_file), str(out), "--data", str(path)]
+    code = main(argv)
+    line = _one_error_line(capsys)
+    assert code == 2 and words in line
+    assert line.startswith(f"error: --data file {str(path)!r}: ")
+    assert "SavedModel" not in line
+    assert os.listdir(tmp_path) == ["tokens.npy"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+def test_an_output_folder_that_cannot_be_made_names_the_users_path(
+    model_file, capsys
+):
+    code = main(["export", str(model_file), "/proc/kerasweights-out"])
+    line = _one_error_line(capsys)
+    assert code == 2 and "'/proc/kerasweights-out'" in line
+    assert "staging" not in line
+
+
+@pytest.mark.filterwarnings("ignore:You are saving a model that has not")
+def test_a_fairness_model_file_exports_its_prediction_model(tmp_path, capsys):
+    from kerasweights.fairness import FairnessModel
+    from kerasweights.fairness import MMDPenalty
+
+    inputs = keras.Input((3,), name="features")
+    outputs = keras.layers.Dense(1, activation="sigmoid", name="score")(inputs)
+    predictor = keras.Model(inputs, outputs)
+    path = tmp_path / "fair.keras"
+    FairnessModel(predictor, MMDPenalty(), sensitive="group").save(path)
+    data = tmp_path / "train.npz"
+    rng = np.random.default_rng(0)
+    np.savez(data, features=rng.normal(size=(9, 3)), group=np.arange(9) % 2)
+    out = tmp_path / "sm"
+    code = main(["export", str(path), str(out), "--data", str(data)])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert printed.out.count("note:") == 1
+    lines = printed.out.splitlines()
+    assert lines[1].startswith("  note: FairnessModel")
+    assert "without the sensitive input 'group'" in lines[1]
+    assert "serving signature: features float32 (-1, 3) -> score" in lines[2]
+    with open(out / "kerasweights-export.json") as f:
+        report = json.load(f)
+    assert list(report["signature"]["inputs"]) == ["features"]

@@ -65,6 +65,18 @@ def _wrong_suffix(tmp_path, saved_model_file):
     return path
 
 
+def _legacy_h5(tmp_path, saved_model_file):
+    path = tmp_path / "legacy.h5"
+    saved_model_file[1].save(path)  # Keras 3 still writes the HDF5 format
+    return path
+
+
+def _h5_named_keras(tmp_path, saved_model_file):
+    path = tmp_path / "renamed.keras"
+    path.write_bytes(_legacy_h5(tmp_path, saved_model_file).read_bytes())
+    return path
+
+
 def _folder(tmp_path, _):
     path = tmp_path / "dir.keras"
     path.mkdir()
@@ -80,6 +92,8 @@ def _folder(tmp_path, _):
         (_zip_without_config, "without config.json"),
         (_wrong_suffix, "does not end in .keras"),
         (_folder, "not a file"),
+        (_legacy_h5, "legacy HDF5 (.h5) model file"),
+        (_h5_named_keras, "keras.saving.load_model("),
     ],
 )
 def test_bad_model_files(tmp_path, saved_model_file, make, words):
@@ -90,3 +104,18 @@ def test_bad_model_files(tmp_path, saved_model_file, make, words):
     assert words in message
     assert str(path) in message
     assert "\n" not in message
+
+
+def test_a_legacy_h5_message_says_how_to_convert(tmp_path, saved_model_file):
+    path = _legacy_h5(tmp_path, saved_model_file)
+    with pytest.raises(ModelFileError) as info:
+        load_keras_model(path)
+    message = str(info.value)
+    assert "Keras 2 / tf_keras" in message and ".keras" in message
+    # The conversion the message suggests works and gives an exportable file.
+    converted = tmp_path / "model.keras"
+    keras.saving.load_model(path).save(converted)
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(
+        load_keras_model(converted)(x), saved_model_file[1](x), rtol=1e-6
+    )

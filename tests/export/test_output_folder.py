@@ -183,3 +183,36 @@ def test_check_output_folder_changes_nothing(tmp_path):
     assert _snapshot(folder) == before
     check_output_folder(tmp_path / "new", "export")
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(
+    "option, shown, hidden",
+    [
+        (None, "pass --overwrite (overwrite=True) to", None),
+        ("--overwrite", "pass --overwrite to", "overwrite=True"),
+        ("overwrite=True", "pass overwrite=True to", "--overwrite"),
+    ],
+)
+def test_refusals_name_the_overwrite_option_the_caller_uses(
+    tmp_path, option, shown, hidden
+):
+    folder = tmp_path / "out"
+    _previous_run(folder)
+    for call in (
+        lambda: check_output_folder(folder, "export", overwrite_option=option),
+        lambda: claim_output_folder(
+            folder, ["x"], "export", overwrite_option=option
+        ),
+    ):
+        with pytest.raises(OutputExistsError) as info:
+            call()
+        assert shown in str(info.value)
+        assert hidden is None or hidden not in str(info.value)
+    # A run of another command names the option the same way.
+    with pytest.raises(OutputExistsError) as info:
+        check_output_folder(
+            folder, "tune", overwrite=True, overwrite_option=option
+        )
+    text = str(info.value)
+    assert "replaces only a previous tune run" in text
+    assert hidden is None or hidden not in text

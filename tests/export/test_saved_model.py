@@ -12,6 +12,7 @@ import pytest
 import kerasweights
 from kerasweights.errors import ExportVerificationError
 from kerasweights.errors import InputDataError
+from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
 from kerasweights.export import export_saved_model
 from kerasweights.export import model_signature
@@ -252,3 +253,54 @@ def test_an_export_records_its_files_and_can_be_replaced(tmp_path):
     }
     export_saved_model(model, out, overwrite=True, verify=False)
     assert sorted(os.listdir(tmp_path)) == ["sm"]
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux /proc")
+def test_an_output_folder_that_cannot_be_made_is_named_as_given():
+    with pytest.raises(InvalidArgumentError) as info:
+        export_saved_model(_small_model(), "/proc/kerasweights-out")
+    message = str(info.value)
+    assert "'/proc/kerasweights-out'" in message
+    assert "staging" not in message
+
+
+def test_write_errors_name_the_users_folder_not_the_staging_one(
+    tmp_path, monkeypatch
+):
+    import errno
+
+    from kerasweights.export import saved_model
+
+    def full_disk(model, directory, signature):
+        path = os.path.join(directory, "variables", "variables.index")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+    monkeypatch.setattr(saved_model, "_write", full_disk)
+    out = tmp_path / "sm"
+    with pytest.raises(OSError) as info:
+        export_saved_model(_small_model(), out, verify=False)
+    assert info.value.filename == str(out / "variables" / "variables.index")
+    assert "staging" not in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+    def no_staging(*args, **kwargs):
+        raise PermissionError(
+            errno.EACCES, "Permission denied", str(tmp_path / ".kw-tmp")
+        )
+
+    monkeypatch.setattr(saved_model.tempfile, "mkdtemp", no_staging)
+    with pytest.raises(InvalidArgumentError) as info:
+        export_saved_model(_small_model(), tmp_path / "a" / "sm")
+    assert repr(str(tmp_path / "a" / "sm")) in str(info.value)
+    assert os.listdir(tmp_path) == []
+
+
+def test_python_refusals_name_overwrite_true(tmp_path):
+    from kerasweights.errors import OutputExistsError
+
+    out = tmp_path / "sm"
+    export_saved_model(_small_model(), out, verify=False)
+    with pytest.raises(OutputExistsError) as info:
+        export_saved_model(_small_model(), out, verify=False)
+    assert "pass overwrite=True" in str(info.value)
+    assert "--overwrite" not in str(info.value)
