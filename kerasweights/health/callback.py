@@ -456,7 +456,8 @@ class GradientHealth(keras.callbacks.Callback):
 
         Returns:
             A dict with ``verdict``, ``nonfinite``, ``problems``,
-            ``skipped_steps``, ``recovery_path``, ``steps_recorded``,
+            ``skipped_steps``, ``recovery_path``, ``recovery_step``,
+            ``steps_recorded``,
             ``layers`` and ``history`` (per recorded step: step, loss,
             global norm, update ratio, per-layer norms).
         """
@@ -480,6 +481,7 @@ class GradientHealth(keras.callbacks.Callback):
             "problems": [p.to_dict() for p in self.problems],
             "skipped_steps": list(self.skipped_steps),
             "recovery_path": self.recovery_path,
+            "recovery_step": self.recovery_step,
             "steps_recorded": len(self.records),
             "every_n_steps": self.every_n_steps,
             "layers": layers,
@@ -510,7 +512,10 @@ class GradientHealth(keras.callbacks.Callback):
         for problem in self.problems:
             lines.append(f"  - {problem}")
         if self.recovery_path:
-            lines.append(f"  last finite weights: {self.recovery_path}")
+            lines.append(
+                f"  recovery point (weights from before step "
+                f"{self.recovery_step}): {self.recovery_path}"
+            )
         return "\n".join(lines)
 
     def plot(self, path):

@@ -11,7 +11,9 @@ class GradientHealthError(KerasWeightsError, RuntimeError):
 
     Attributes:
         diagnosis: The `Diagnosis` that stopped training.
-        recovery_path: Where the last finite weights were saved, or None.
+        recovery_path: Where the recovery point (the weights from before
+            the last step whose loss and gradients were finite and sane)
+            was saved, or None.
     """
 
     def __init__(self, message, diagnosis=None, recovery_path=None):

@@ -427,6 +427,8 @@ def test_c19_huge_learning_rate_keeps_weights_from_before_the_blow_up(
     assert len(snaps) == 3  # stopped in the third epoch
     path = health.recovery_path
     assert any("before step 8" in m and path in m for m in messages)
+    assert health.report()["recovery_step"] == 8
+    assert f"weights from before step 8): {path}" in health.summary()
     first, after, loaded = _reload_and_resume(
         _c19_net, "sparse_categorical_crossentropy", path, x, y
     )
