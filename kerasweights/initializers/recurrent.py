@@ -233,8 +233,8 @@ class IdentityRNN(keras.initializers.Initializer):
     variants.
 
     Deterministic and seed-free: every call gives the same matrix, so two
-    layers that share the object start equal by design (the C12 rule on
-    distinct draws concerns random initializers).
+    layers that share the object start equal by design (only the random
+    initializers of kerasweights give each call a distinct draw).
 
     Args:
         gain: Positive scale of the identity blocks.
