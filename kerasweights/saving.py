@@ -27,6 +27,18 @@ __all__ = ["load_model", "read_model_config", "missing_objects"]
 _REQUIRED_MEMBERS = ("config.json", "metadata.json")
 
 
+# The first bytes of every HDF5 file (the Keras 2 and tf_keras ``.h5``).
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _is_hdf5(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(_HDF5_SIGNATURE)) == _HDF5_SIGNATURE
+    except OSError:
+        return False
+
+
 def read_model_config(path):
     """Read the ``config.json`` of a ``.keras`` file without building it.
 
@@ -56,6 +68,16 @@ def read_model_config(path):
     if not os.path.isfile(path):
         raise ModelFileError(
             f"The model path {shown} is not a file; {expected}."
+        )
+    if _is_hdf5(path):
+        raise ModelFileError(
+            f"The model file {shown} is a legacy HDF5 (.h5) model file, "
+            "the Keras 2 / tf_keras format; expected a Keras 3 .keras "
+            "file. Convert it once: "
+            f"keras.saving.load_model({shown}).save('model.keras') "
+            "(for a model saved by tf_keras, load it with "
+            "tf_keras.models.load_model, rebuild it in Keras 3 and save "
+            "it as .keras)."
         )
     if not os.fspath(path).endswith(".keras"):
         raise ModelFileError(

@@ -63,6 +63,20 @@ def test_not_a_keras_file(tmp_path):
         load_model(other)
 
 
+@pytest.mark.parametrize("name", ["model.h5", "renamed.keras"])
+def test_legacy_hdf5_file_is_named_with_its_conversion(tmp_path, name):
+    # Every command reads model files through here, so an .h5 file (even
+    # one renamed to .keras) is named as what it is, with the way out.
+    path = tmp_path / name
+    path.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "legacy HDF5 (.h5)" in message
+    assert ".save('model.keras')" in message
+    assert "\n" not in message
+
+
 def test_missing_plugin_names_registered_name_and_package(tmp_path):
     path = tmp_path / "m.keras"
     _small_model().save(path)
