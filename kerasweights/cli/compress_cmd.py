@@ -266,7 +266,12 @@ def run(args):
             f"{args.outdir!r}; choose an output folder outside it."
         )
     model = load_model(args.model, compile=False)
-    check_output_folder(args.outdir, "compress", overwrite=args.overwrite)
+    check_output_folder(
+        args.outdir,
+        "compress",
+        overwrite=args.overwrite,
+        overwrite_option="--overwrite",
+    )
     source = "given"
     if data is None:
         data = _digits_for(model)
@@ -291,7 +296,11 @@ def run(args):
     result.report["model_file"] = os.path.abspath(args.model)
     result.report["before"]["size"]["model_file"] = os.path.getsize(args.model)
     report = write_compressed(
-        result, args.outdir, x_test, overwrite=args.overwrite
+        result,
+        args.outdir,
+        x_test,
+        overwrite=args.overwrite,
+        overwrite_option="--overwrite",
     )
     if args.json:
         print(json.dumps(report, indent=2, default=str))

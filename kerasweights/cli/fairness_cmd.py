@@ -210,7 +210,11 @@ def _claim_out(args):
         )
     try:
         claim_output_folder(
-            args.out, OUTPUT_ENTRIES, "fairness", overwrite=args.overwrite
+            args.out,
+            OUTPUT_ENTRIES,
+            "fairness",
+            overwrite=args.overwrite,
+            overwrite_option="--overwrite",
         )
     except OutputExistsError:
         raise

@@ -142,7 +142,9 @@ def verify_tflite(path, model, x, int8=False, timeout=300):
     return result
 
 
-def write_compressed(result, directory, data, overwrite=False):
+def write_compressed(
+    result, directory, data, overwrite=False, overwrite_option="overwrite=True"
+):
     """Write a `CompressionResult` to ``directory`` and verify it.
 
     Args:
@@ -152,6 +154,8 @@ def write_compressed(result, directory, data, overwrite=False):
         data: Real check inputs for both verifications (an array, or a
             list of arrays for several inputs).
         overwrite: Replace a previous kerasweights compress run.
+        overwrite_option: How a refusal names the overwrite switch
+            (``"--overwrite"`` from the command line).
 
     Returns:
         The report as written to ``compression-report.json``.
@@ -168,7 +172,12 @@ def write_compressed(result, directory, data, overwrite=False):
     from kerasweights.export import record_output_files
 
     directory = os.path.abspath(os.fspath(directory))
-    check_output_folder(directory, "compress", overwrite=overwrite)
+    check_output_folder(
+        directory,
+        "compress",
+        overwrite=overwrite,
+        overwrite_option=overwrite_option,
+    )
     arrays = list(data) if isinstance(data, (list, tuple)) else [data]
     if len(arrays) != 1:
         raise InvalidArgumentError(
@@ -205,7 +214,13 @@ def write_compressed(result, directory, data, overwrite=False):
         with open(os.path.join(staging, REPORT_NAME), "w") as f:
             json.dump(report, f, indent=2, default=_plain)
             f.write("\n")
-        claim_output_folder(directory, written, "compress", overwrite=overwrite)
+        claim_output_folder(
+            directory,
+            written,
+            "compress",
+            overwrite=overwrite,
+            overwrite_option=overwrite_option,
+        )
         for name in written:
             os.replace(
                 os.path.join(staging, name), os.path.join(directory, name)

@@ -102,6 +102,7 @@ def test_small_run_writes_results_and_refuses_to_overwrite(tmp_path, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--overwrite" in err[0]
+    assert "overwrite=True" not in err[0]
     assert (out / "fairness_tradeoff.png").stat().st_size > 1000
     assert read_manifest(out)["command"] == "fairness"
     # --overwrite replaces a previous fairness run.
