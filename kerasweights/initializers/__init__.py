@@ -2,14 +2,18 @@
 gain, delta-orthogonal, chrono, IRNN identity, ZerO, LSUV and Fixup.
 
 Every class here that sets ``plugin_kind`` is an initializer plugin,
-registered for Keras serialization as ``kerasweights>Name``.
+registered for Keras serialization as ``kerasweights>Name``. LSUV and
+Fixup also have helpers that work on a built model: `lsuv_initialize`
+(with `LSUVCallback`) and `fixup_scale`.
 """
 
 from kerasweights.initializers.base import activation_gain
 from kerasweights.initializers.base import compute_fans
+from kerasweights.initializers.fixup import Fixup
 from kerasweights.initializers.fixup import FixupResult
 from kerasweights.initializers.fixup import fixup_factor
 from kerasweights.initializers.fixup import fixup_scale
+from kerasweights.initializers.lsuv import LSUV
 from kerasweights.initializers.lsuv import LSUVCallback
 from kerasweights.initializers.lsuv import LSUVLayerResult
 from kerasweights.initializers.lsuv import LSUVReport
@@ -24,9 +28,11 @@ from kerasweights.initializers.variance_scaling import GainVarianceScaling
 from kerasweights.initializers.zero import ZerO
 
 __all__ = [
+    "Fixup",
     "FixupResult",
     "fixup_factor",
     "fixup_scale",
+    "LSUV",
     "LSUVCallback",
     "LSUVLayerResult",
     "LSUVReport",

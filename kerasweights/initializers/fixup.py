@@ -1,13 +1,22 @@
-"""Fixup: rescale residual branches so deep residual nets train unnormalized."""
+"""Fixup: rescale residual branches so deep residual nets train unnormalized.
+
+Two ways to apply it: the `Fixup` initializer plugin, set on each layer of
+a residual branch before the model is built, and the `fixup_scale` helper,
+which rescales the kernels of a model that is already built.
+"""
 
 import dataclasses
+import math
 
 import keras
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.initializers import base
+from kerasweights.initializers.variance_scaling import DISTRIBUTIONS
+from kerasweights.initializers.variance_scaling import draw_scaled
 
-__all__ = ["FixupResult", "fixup_factor", "fixup_scale"]
+__all__ = ["Fixup", "FixupResult", "fixup_factor", "fixup_scale"]
 
 
 def fixup_factor(num_branches, layers_per_branch):
@@ -131,3 +140,169 @@ def fixup_scale(branches, num_branches=None):
         last.assign(keras.ops.zeros(last.shape, last.dtype))
         zeroed.append(branch[-1].name)
     return FixupResult(total, tuple(factors), tuple(zeroed), tuple(scaled))
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class Fixup(base.SeededInitializer):
+    """Fixup kernel for a layer inside a residual branch (Zhang et al. 2019).
+
+    Fixup starts a network of ``L`` residual branches, each made of ``m``
+    weight layers, without any normalization layer:
+
+    * the **last** layer of every branch starts at zero (``last=True``), so
+      every branch starts as the identity map;
+    * every **other** layer of a branch draws from the base distribution
+      (He et al.'s, the paper's choice) scaled by the Fixup factor::
+
+          std = gain / sqrt(fan_in) * L^(-1 / (2m - 2))
+
+      with ``gain`` the gain of ``activation`` (sqrt(2) for relu) and
+      ``fan_in`` computed in Keras' kernel layout: ``in`` for a Dense
+      kernel ``(in, out)``, ``k_1 * ... * k_d * in`` for a ConvND kernel
+      ``(k_1, ..., k_d, in, out)``.
+
+    Layers outside the residual branches (the stem, the downsampling
+    shortcuts) are not Fixup's business: use He's initialization there.
+    Fixup also zeroes the classifier and adds scalar biases and a scalar
+    multiplier per branch; those are part of the architecture, not of an
+    initializer. With the default ``num_branches=1`` the factor is 1 and
+    this is He's initialization: pass the network's ``L``.
+
+    ``layers_per_branch=1`` (a branch made of its last layer only) leaves
+    the factor ``L^(-1/0)`` undefined; such a branch has no non-last layer,
+    so ``Fixup(layers_per_branch=1)`` requires ``last=True`` and raises an
+    error otherwise. (The helper `fixup_factor` returns 1.0 for ``m = 1``,
+    which no layer of such a branch uses.)
+
+    Args:
+        num_branches: ``L``, the number of residual branches of the whole
+            network, a positive int.
+        layers_per_branch: ``m``, the number of weight layers in each
+            branch, a positive int (2 for a basic ResNet block, 3 for a
+            bottleneck block).
+        last: Whether this is the last layer of its branch (starts at
+            zero).
+        activation: The activation whose gain scales the base draw;
+            ``"relu"`` (default) gives He's initialization. See
+            `activation_gain`.
+        negative_slope: Slope of ``leaky_relu`` for negative inputs.
+        distribution: ``"normal"`` (default, as He et al. and the paper),
+            ``"truncated_normal"`` (Keras' ``he_normal``) or
+            ``"uniform"``; each has the standard deviation above.
+        seed: ``None`` or a non-negative int; see docs/initializers.md.
+
+    Raises:
+        InvalidArgumentError: A count below 1, ``layers_per_branch=1``
+            without ``last=True``, an unknown activation or distribution,
+            or a shape that is not a Dense or Conv1D/2D/3D kernel.
+        InvalidTypeError: ``last`` is not a bool.
+
+    Example:
+
+    >>> import keras
+    >>> from kerasweights.initializers import Fixup
+    >>> inputs = keras.Input((16,))
+    >>> h = inputs
+    >>> for _ in range(8):
+    ...     a = keras.layers.Dense(16, activation="relu",
+    ...         kernel_initializer=Fixup(8, 2))
+    ...     b = keras.layers.Dense(16,
+    ...         kernel_initializer=Fixup(8, 2, last=True))
+    ...     h = keras.layers.Add()([h, b(a(h))])
+    >>> model = keras.Model(inputs, h)
+
+    Reference:
+        Zhang, Dauphin & Ma, "Fixup Initialization: Residual Learning
+        Without Normalization", ICLR 2019.
+    """
+
+    plugin_kind = "initializer"
+    plugin_targets = ("dense_kernel", "conv_kernel")
+
+    def __init__(
+        self,
+        num_branches=1,
+        layers_per_branch=2,
+        last=False,
+        activation="relu",
+        negative_slope=0.01,
+        distribution="normal",
+        seed=None,
+    ):
+        fixup_factor(num_branches, layers_per_branch)
+        if not isinstance(last, bool):
+            raise InvalidTypeError(
+                f"`last` must be True or False. Received: last={last!r}"
+            )
+        if layers_per_branch == 1 and not last:
+            raise InvalidArgumentError(
+                "With layers_per_branch=1 a branch is only its last layer, "
+                "which Fixup sets to zero, and the factor L^(-1/(2m-2)) is "
+                "undefined; pass last=True or layers_per_branch >= 2. "
+                "Received: layers_per_branch=1, last=False"
+            )
+        base.activation_gain(activation, negative_slope)
+        base.choice("distribution", distribution, DISTRIBUTIONS)
+        super().__init__(seed=seed)
+        self.num_branches = num_branches
+        self.layers_per_branch = layers_per_branch
+        self.last = last
+        self.activation = activation
+        self.negative_slope = float(negative_slope)
+        self.distribution = distribution
+
+    @property
+    def factor(self):
+        """The Fixup factor ``L^(-1/(2m-2))``; 0.0 for a last layer."""
+        if self.last:
+            return 0.0
+        return fixup_factor(self.num_branches, self.layers_per_branch)
+
+    def stddev(self, shape):
+        """The standard deviation of the draws for ``shape``."""
+        fan_in, _ = base.compute_fans(shape)
+        gain = base.activation_gain(self.activation, self.negative_slope)
+        return gain / math.sqrt(fan_in) * self.factor
+
+    def __call__(self, shape, dtype=None):
+        shape = base.check_shape(shape, "Fixup")
+        dtype = base.float_dtype(dtype, "Fixup")
+        if not 2 <= len(shape) <= 5:
+            raise InvalidArgumentError(
+                "Fixup initializes a Dense kernel (in, out) or a "
+                "Conv1D/2D/3D kernel (spatial..., in, out). Received: "
+                f"shape={shape}"
+            )
+        if self.last:
+            return keras.ops.zeros(shape, dtype=dtype)
+        return draw_scaled(
+            shape,
+            self.stddev(shape),
+            self.distribution,
+            self.next_seed(),
+            dtype,
+        )
+
+    def get_config(self):
+        return {
+            "num_branches": self.num_branches,
+            "layers_per_branch": self.layers_per_branch,
+            "last": self.last,
+            "activation": self.activation,
+            "negative_slope": self.negative_slope,
+            "distribution": self.distribution,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def tunable_arguments(cls, hp):
+        """Draws ``distribution`` as ``fixup_distribution``.
+
+        ``num_branches`` and ``layers_per_branch`` describe the network and
+        ``last`` the layer's place in it, so none of them is tuned.
+        """
+        return {
+            "distribution": hp.Choice(
+                base.hp_name(cls, "distribution"), list(DISTRIBUTIONS)
+            )
+        }

@@ -1,4 +1,10 @@
-"""LSUV: layer-sequential unit-variance initialization on one batch."""
+"""LSUV: layer-sequential unit-variance initialization on one batch.
+
+Two parts, as in the paper: the `LSUV` initializer plugin draws the
+orthogonal pre-initialization, and `lsuv_initialize` (or `LSUVCallback` at
+the start of training) runs one batch through the model and rescales each
+layer until its output has the target variance.
+"""
 
 import dataclasses
 import math
@@ -12,9 +18,12 @@ from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
 from kerasweights.errors import KerasWeightsWarning
+from kerasweights.initializers import base
 from kerasweights.initializers.orthogonal import OrthogonalGain
+from kerasweights.initializers.orthogonal import semi_orthogonal
 
 __all__ = [
+    "LSUV",
     "LSUVCallback",
     "LSUVLayerResult",
     "LSUVReport",
@@ -25,6 +34,68 @@ __all__ = [
 
 class LSUVWarning(KerasWeightsWarning):
     """LSUV met layers it could not rescale, or did not converge."""
+
+
+@keras.saving.register_keras_serializable(package="kerasweights")
+class LSUV(base.SeededInitializer):
+    """LSUV's first step: an orthogonal kernel, to be rescaled on data.
+
+    LSUV (Mishkin & Matas 2016) has two steps. This initializer is the
+    first one only: it draws a Haar-random (semi-)orthogonal kernel, like
+    ``OrthogonalGain(gain=1)`` (the kernel flattened to
+    ``(prod(shape[:-1]), shape[-1])``; orthonormal columns when that has
+    at least as many rows as columns, orthonormal rows otherwise). The
+    second step needs data, which an initializer never sees: after
+    building the model, run `lsuv_initialize` on a batch (or pass
+    `LSUVCallback` to ``fit``). It rescales each layer until its output
+    has unit variance. With ``only_lsuv=True`` it handles only the layers
+    whose kernel initializer is an ``LSUV``, and keeps the kernels this
+    initializer drew (no second orthogonal draw).
+
+    On its own, without that pass, a layer started by ``LSUV`` is only
+    orthogonal: nothing scales it to the data. Keras Tuner searches of
+    kerasweights list ``LSUV`` among the dense and conv initializers;
+    they build the model with it and do not run the data pass.
+
+    Args:
+        seed: ``None`` or a non-negative int; see docs/initializers.md.
+
+    Raises:
+        InvalidArgumentError: A shape of rank below 2 (a bias).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from kerasweights.initializers import lsuv_initialize
+    >>> model = keras.Sequential([
+    ...     keras.Input((8,)),
+    ...     keras.layers.Dense(16, activation="tanh",
+    ...                        kernel_initializer="kerasweights>LSUV"),
+    ...     keras.layers.Dense(4)])
+    >>> x = np.random.default_rng(0).normal(size=(128, 8)).astype("float32")
+    >>> report = lsuv_initialize(model, x, only_lsuv=True)
+    >>> [r.status for r in report.layers]
+    ['converged', 'skipped']
+
+    Reference:
+        Mishkin & Matas, "All you need is a good init", ICLR 2016.
+    """
+
+    plugin_kind = "initializer"
+    plugin_name = "lsuv"
+    plugin_targets = ("dense_kernel", "conv_kernel")
+
+    def __call__(self, shape, dtype=None):
+        shape = base.check_shape(shape, "LSUV")
+        dtype = base.float_dtype(dtype, "LSUV")
+        if len(shape) < 2:
+            raise InvalidArgumentError(
+                "LSUV initializes kernels of rank 2 or more, such as a Dense "
+                f"kernel (in, out). Received: shape={shape}"
+            )
+        rows = math.prod(shape[:-1])
+        matrix = semi_orthogonal(rows, shape[-1], self.next_seed())
+        return keras.ops.cast(keras.ops.reshape(matrix, shape), dtype)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +109,9 @@ class LSUVLayerResult:
             ``"max_iterations"`` (still outside it after the last
             iteration), ``"zero_variance"`` (the layer's output is constant
             on the batch, so no scale can help), ``"not_called"`` (the
-            forward pass never reached it) or ``"unsupported"``.
+            forward pass never reached it), ``"unsupported"``, or
+            ``"skipped"`` (left alone because ``only_lsuv=True`` and its
+            kernel initializer is not `LSUV`).
         kind: ``"pre_activation"`` for Dense/Conv-like layers (the variance
             of the layer output before its activation), ``"input_projection"``
             for recurrent layers (the variance of ``x @ kernel``), or
@@ -48,7 +121,7 @@ class LSUVLayerResult:
         variance_before: The variance measured before any rescaling.
         variance: The variance reached.
         iterations: The number of rescaling steps taken.
-        reason: Why a layer is unsupported, empty otherwise.
+        reason: Why a layer is unsupported or skipped, empty otherwise.
     """
 
     name: str
@@ -88,7 +161,7 @@ class LSUVReport:
         return all(
             r.status == "converged"
             for r in self.layers
-            if r.status != "unsupported"
+            if r.status not in ("unsupported", "skipped")
         )
 
     def to_markdown(self):
@@ -164,6 +237,12 @@ def _kernel(layer):
     return layer.kernel
 
 
+def _uses_lsuv(layer):
+    """Whether the layer's (input) kernel initializer is an `LSUV`."""
+    owner = layer.cell if isinstance(layer, keras.layers.RNN) else layer
+    return isinstance(getattr(owner, "kernel_initializer", None), LSUV)
+
+
 class _Probe:
     """Records, during one forward pass, what LSUV measures on a layer.
 
@@ -232,6 +311,7 @@ def lsuv_initialize(
     max_iterations=10,
     orthogonal_start=True,
     seed=None,
+    only_lsuv=False,
 ):
     """Rescale each layer's kernel until its output has unit variance.
 
@@ -262,6 +342,14 @@ def lsuv_initialize(
     Biases are left as they are; the measured variance includes their
     spread across units.
 
+    Which layers: by default every handled layer, whatever initializer
+    drew its kernel. With ``only_lsuv=True``, only the layers whose kernel
+    initializer (for a recurrent layer, its cell's input kernel
+    initializer) is the `LSUV` plugin; the other handled layers keep
+    their kernels and are listed as ``"skipped"``. ``orthogonal_start``
+    never redraws the kernel of a layer whose initializer is `LSUV`: that
+    kernel already is the orthogonal start.
+
     Args:
         model: A Keras model.
         batch: Inputs ``model(batch)`` accepts; a few hundred samples are
@@ -270,9 +358,12 @@ def lsuv_initialize(
         tolerance: Accepted absolute distance to ``target_variance``, > 0.
         max_iterations: Most rescaling steps per layer, >= 1.
         orthogonal_start: Start every handled kernel from
-            `OrthogonalGain` first, as the paper does.
+            `OrthogonalGain` first, as the paper does (kernels drawn by an
+            `LSUV` initializer are kept, they already are orthogonal).
         seed: Seed of the orthogonal start (``None`` or a non-negative
             int).
+        only_lsuv: Handle only the layers whose kernel initializer is
+            `LSUV` (default ``False``: every layer LSUV can handle).
 
     Returns:
         An `LSUVReport` with the scale and the variance reached per layer.
@@ -306,6 +397,11 @@ def lsuv_initialize(
     _check("target_variance", target_variance, 0)
     _check("tolerance", tolerance, 0)
     _check("max_iterations", max_iterations, 0, integer=True)
+    if not isinstance(only_lsuv, bool):
+        raise InvalidTypeError(
+            f"`only_lsuv` must be True or False. Received: "
+            f"only_lsuv={only_lsuv!r}"
+        )
     sizes = [np.shape(x)[0] for x in keras.tree.flatten(batch)]
     if not sizes or min(sizes) == 0:
         raise InputDataError(
@@ -327,11 +423,30 @@ def lsuv_initialize(
                     reason=reason,
                 )
             continue
+        if only_lsuv and not _uses_lsuv(layer):
+            results[id(layer)] = LSUVLayerResult(
+                layer.name,
+                type(layer).__name__,
+                "skipped",
+                kind=kind,
+                reason="kernel initializer is not LSUV (only_lsuv=True)",
+            )
+            continue
         handled.append((layer, kind))
+    if only_lsuv and not handled:
+        warnings.warn(
+            "lsuv_initialize(only_lsuv=True) found no layer whose kernel "
+            'initializer is LSUV; set kernel_initializer="kerasweights>LSUV" '
+            "on the layers to rescale. Nothing was changed.",
+            LSUVWarning,
+            stacklevel=2,
+        )
 
     if orthogonal_start:
         start = OrthogonalGain(seed=seed)
         for layer, _ in handled:
+            if _uses_lsuv(layer):
+                continue
             kernel = _kernel(layer)
             kernel.assign(start(kernel.shape, dtype=kernel.dtype))
 
@@ -380,7 +495,9 @@ def lsuv_initialize(
     ordered = [results[id(p.layer)] for p in fired]
     ordered += [r for key, r in results.items() if r not in ordered]
     report = LSUVReport(tuple(ordered), float(target_variance), tolerance)
-    problems = [r for r in report.layers if r.status != "converged"]
+    problems = [
+        r for r in report.layers if r.status not in ("converged", "skipped")
+    ]
     if problems:
         listed = ", ".join(f"{r.name} ({r.status})" for r in problems)
         warnings.warn(
@@ -436,7 +553,10 @@ class LSUVCallback(keras.callbacks.Callback):
 
     Not a registered plugin: it needs a batch of the user's data, which
     cannot be stored in a config or drawn by a tuner, so it is a helper
-    used directly in ``fit(callbacks=[...])``.
+    used directly in ``fit(callbacks=[...])``. The registered plugin is
+    the `LSUV` initializer (the orthogonal pre-initialization); this
+    callback is the data pass that completes it. Pass ``only_lsuv=True``
+    to rescale only the layers that use that initializer.
 
     Args:
         batch: Inputs the model accepts, e.g. the first training batch.

@@ -6,14 +6,36 @@ import keras
 
 from kerasweights.initializers import base
 
-__all__ = ["GainVarianceScaling"]
+__all__ = ["GainVarianceScaling", "draw_scaled"]
 
 # Standard deviation of a standard normal truncated to [-2, 2], which is
 # where keras.random.truncated_normal cuts.
 _TRUNCATED_STD = 0.87962566103423978
 
 _MODES = ("fan_in", "fan_out", "fan_avg")
-_DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+DISTRIBUTIONS = ("normal", "truncated_normal", "uniform")
+
+
+def draw_scaled(shape, std, distribution, seed, dtype):
+    """Zero-mean draws of standard deviation ``std``.
+
+    Args:
+        shape: The shape to draw.
+        std: The target standard deviation.
+        distribution: ``"normal"``, ``"truncated_normal"`` (cut at two of
+            its standard deviations and widened so that the result still
+            has ``std``) or ``"uniform"``.
+        seed: Integer seed of the draw.
+        dtype: Floating dtype of the result.
+    """
+    if distribution == "normal":
+        return keras.random.normal(shape, 0.0, std, dtype=dtype, seed=seed)
+    if distribution == "truncated_normal":
+        return keras.random.truncated_normal(
+            shape, 0.0, std / _TRUNCATED_STD, dtype=dtype, seed=seed
+        )
+    limit = math.sqrt(3.0) * std
+    return keras.random.uniform(shape, -limit, limit, dtype=dtype, seed=seed)
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
@@ -88,7 +110,7 @@ class GainVarianceScaling(base.SeededInitializer):
         if gain is not None:
             gain = base.positive_float("gain", gain)
         base.choice("mode", mode, _MODES)
-        base.choice("distribution", distribution, _DISTRIBUTIONS)
+        base.choice("distribution", distribution, DISTRIBUTIONS)
         super().__init__(seed=seed)
         self.activation = activation
         self.negative_slope = float(negative_slope)
@@ -116,17 +138,12 @@ class GainVarianceScaling(base.SeededInitializer):
     def __call__(self, shape, dtype=None):
         shape = base.check_shape(shape, "GainVarianceScaling")
         dtype = base.float_dtype(dtype, "GainVarianceScaling")
-        std = self.stddev(shape)
-        seed = self.next_seed()
-        if self.distribution == "normal":
-            return keras.random.normal(shape, 0.0, std, dtype=dtype, seed=seed)
-        if self.distribution == "truncated_normal":
-            return keras.random.truncated_normal(
-                shape, 0.0, std / _TRUNCATED_STD, dtype=dtype, seed=seed
-            )
-        limit = math.sqrt(3.0) * std
-        return keras.random.uniform(
-            shape, -limit, limit, dtype=dtype, seed=seed
+        return draw_scaled(
+            shape,
+            self.stddev(shape),
+            self.distribution,
+            self.next_seed(),
+            dtype,
         )
 
     def get_config(self):
@@ -151,6 +168,6 @@ class GainVarianceScaling(base.SeededInitializer):
             "gain": hp.Float(base.hp_name(cls, "gain"), 0.5, 2.0, step=0.25),
             "mode": hp.Choice(base.hp_name(cls, "mode"), list(_MODES)),
             "distribution": hp.Choice(
-                base.hp_name(cls, "distribution"), list(_DISTRIBUTIONS)
+                base.hp_name(cls, "distribution"), list(DISTRIBUTIONS)
             ),
         }

@@ -7,6 +7,7 @@ import pytest
 from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
+from kerasweights.initializers import LSUV
 from kerasweights.initializers import LSUVCallback
 from kerasweights.initializers import LSUVWarning
 from kerasweights.initializers import lsuv_initialize
@@ -219,3 +220,96 @@ def test_sequential_layer_by_layer_path_matches_whole_model_path():
     np.testing.assert_allclose(
         sequential(x).numpy(), functional(x).numpy(), rtol=1e-4, atol=1e-5
     )
+
+
+# --- The LSUV initializer plugin and only_lsuv ---------------------------
+
+
+@pytest.mark.parametrize(
+    "shape", [(16, 16), (32, 8), (8, 32), (3, 3, 4, 8), (3, 24, 6)]
+)
+def test_initializer_is_the_orthogonal_pre_initialization(shape):
+    w = np.asarray(LSUV(seed=0)(shape, dtype="float32"), np.float64)
+    assert w.shape == shape
+    m = w.reshape(-1, shape[-1])
+    gram = m.T @ m if m.shape[0] >= m.shape[1] else m @ m.T
+    np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-5)
+    with pytest.raises(InvalidArgumentError, match="rank 2"):
+        LSUV()((8,))
+
+
+def _lsuv_model():
+    dense = [
+        keras.layers.Dense(16, activation="tanh", kernel_initializer=init)
+        for init in ("kerasweights>LSUV", "glorot_uniform", LSUV(seed=4))
+    ]
+    rnn = keras.layers.SimpleRNN(5, kernel_initializer="kerasweights>LSUV")
+    model = keras.Sequential(
+        [keras.Input((3, 6)), rnn, *dense, keras.layers.Dense(2)]
+    )
+    return model, rnn, dense
+
+
+def test_only_lsuv_rescales_only_lsuv_layers_and_keeps_their_draw():
+    model, rnn, dense = _lsuv_model()
+    before = {layer.name: layer.weights[0].numpy() for layer in model.layers}
+    x = _x(64, 3, 6) * 2.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LSUVWarning)
+        report = lsuv_initialize(model, x, tolerance=TOL, only_lsuv=True)
+    status = {r.name: r.status for r in report.layers}
+    assert status == {
+        rnn.name: "converged",
+        dense[0].name: "converged",
+        dense[1].name: "skipped",
+        dense[2].name: "converged",
+        model.layers[-1].name: "skipped",
+    }
+    assert report.all_converged
+    by_name = {r.name: r for r in report.layers}
+    for layer in model.layers:
+        after = layer.weights[0].numpy()
+        result = by_name[layer.name]
+        if result.status == "skipped":
+            np.testing.assert_array_equal(after, before[layer.name])
+            assert "not LSUV" in result.reason
+        else:
+            # The initializer's own orthogonal draw, only rescaled.
+            np.testing.assert_allclose(
+                after, before[layer.name] * result.scale, rtol=1e-5, atol=1e-7
+            )
+    # The rescaled layer's pre-activation, recomputed in NumPy.
+    h = np.asarray(rnn(x), np.float64)
+    z = h @ dense[0].kernel.numpy() + dense[0].bias.numpy()
+    assert abs(z.var() - 1.0) <= TOL + 1e-4
+
+
+def test_default_still_handles_every_layer():
+    model, _, _ = _lsuv_model()
+    report = lsuv_initialize(model, _x(64, 3, 6), tolerance=TOL, seed=0)
+    assert [r.status for r in report.layers] == ["converged"] * 5
+
+
+def test_only_lsuv_without_lsuv_layers_warns_and_changes_nothing():
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    kernel = model.layers[0].kernel.numpy()
+    with pytest.warns(LSUVWarning, match="no layer"):
+        report = lsuv_initialize(model, _x(8, 3), only_lsuv=True)
+    assert [r.status for r in report.layers] == ["skipped"]
+    np.testing.assert_array_equal(model.layers[0].kernel.numpy(), kernel)
+    with pytest.raises(InvalidTypeError, match="only_lsuv"):
+        lsuv_initialize(model, _x(8, 3), only_lsuv="yes")
+
+
+def test_callback_passes_only_lsuv():
+    model, _, _ = _lsuv_model()
+    x = _x(64, 3, 6)
+    y = (x[:, 0, 0] > 0).astype("int32")
+    model.compile(
+        "sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    )
+    callback = LSUVCallback(x, only_lsuv=True, tolerance=TOL)
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    statuses = [r.status for r in callback.report.layers]
+    assert statuses.count("converged") == 3
+    assert statuses.count("skipped") == 2

@@ -105,7 +105,16 @@ def record(request):
 
 def test_the_family_is_registered():
     names = set(IDS)
-    for name in ["GainVarianceScaling", "OrthogonalGain", "DeltaOrthogonal"]:
+    for name in [
+        "GainVarianceScaling",
+        "OrthogonalGain",
+        "DeltaOrthogonal",
+        "Chrono",
+        "IdentityRNN",
+        "ZerO",
+        "LSUV",
+        "Fixup",
+    ]:
         assert f"kerasweights>{name}" in names
 
 
