@@ -6,8 +6,8 @@ own seed and a call counter, so
 * the same seed gives the same sequence of draws for a fresh object
   (including one rebuilt from its config), and
 * two weights initialised by the same object, seeded or not, never start
-  equal (case C12 of the field reports): the second call draws with the
-  second derived seed.
+  equal, so one object can be shared by many layers: the second call
+  draws with the second derived seed.
 
 The call counter is not part of the config. An object rebuilt from its
 config, in this process or after loading a ``.keras`` file in another one,

@@ -132,3 +132,37 @@ def test_delta_orthogonal_by_string_in_a_layer():
     layer.build((None, 8, 8, 4))
     assert isinstance(layer.kernel_initializer, DeltaOrthogonal)
     _check_semi_orthogonal(layer.kernel.numpy()[1, 1].astype(np.float64), 1.0)
+
+
+def test_successive_draws_are_haar_like_keras_orthogonal():
+    # A deep network takes one draw per layer from one object, so check
+    # the sequence: for independent Haar-random orthogonal n x n matrices
+    # the trace T and the overlap S = trace(W_k^T W_k+1) of consecutive
+    # draws have mean 0 and mean square 1, and det = +1 or -1 equally
+    # often. QR without the sign correction fails the trace check (its
+    # diagonal is biased). Keras' own `orthogonal` must pass the same
+    # checks and give traces of the same distribution.
+    from scipy import stats
+
+    n, count = 16, 400
+    ours = OrthogonalGain(seed=11)
+    w = np.stack([np.asarray(ours((n, n)), np.float64) for _ in range(count)])
+    keras.utils.set_random_seed(11)
+    theirs = np.stack(
+        [
+            np.asarray(keras.initializers.Orthogonal()((n, n)), np.float64)
+            for _ in range(count)
+        ]
+    )
+    for draws in (w, theirs):
+        trace = np.trace(draws, axis1=1, axis2=2)
+        overlap = np.einsum("kij,kij->k", draws[:-1], draws[1:])
+        # Standard errors: 1/sqrt(count) for the means, sqrt(2/count)
+        # for the mean squares (T and S are close to N(0, 1)); allow 5.
+        for values in (trace, overlap):
+            assert abs(values.mean()) < 5 / np.sqrt(count)
+            assert abs((values**2).mean() - 1) < 5 * np.sqrt(2 / count)
+        positive = np.mean(np.linalg.det(draws) > 0)
+        assert abs(positive - 0.5) < 5 * 0.5 / np.sqrt(count)
+    traces = [np.trace(d, axis1=1, axis2=2) for d in (w, theirs)]
+    assert stats.ks_2samp(*traces).pvalue > 1e-4
