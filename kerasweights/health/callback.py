@@ -367,7 +367,7 @@ class GradientHealth(keras.callbacks.Callback):
         message = f"Gradient health: {problem}"
         stopping = self.on_problem in ("stop", "raise") and not final
         if stopping and problem.name == "nan":
-            message += " " + self._save_last_finite()
+            message = message.rstrip(". ") + ". " + self._save_last_finite()
         if self.on_problem == "raise" and not final:
             # fit will not reach on_train_end: put the model back now.
             self._tap.remove()

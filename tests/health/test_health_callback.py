@@ -405,8 +405,9 @@ def _c19_net(seed=3):
     )
 
 
+@pytest.mark.parametrize("jit_compile", [False, True])
 def test_c19_huge_learning_rate_keeps_weights_from_before_the_blow_up(
-    tmp_path,
+    tmp_path, jit_compile
 ):
     # Case C19 as reported: lr 1e30 from the third epoch. The first such
     # step leaves finite weights of about 1e29 whose loss is NaN; the
@@ -416,7 +417,11 @@ def test_c19_huge_learning_rate_keeps_weights_from_before_the_blow_up(
     x = rng.normal(size=(64, 8)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
     model = _c19_net()
-    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    model.compile(
+        keras.optimizers.SGD(0.01),
+        "sparse_categorical_crossentropy",
+        jit_compile=jit_compile,
+    )
     schedule = keras.callbacks.LearningRateScheduler(
         lambda epoch, lr: 1e30 if epoch >= 2 else 0.01
     )
@@ -427,6 +432,7 @@ def test_c19_huge_learning_rate_keeps_weights_from_before_the_blow_up(
     assert len(snaps) == 3  # stopped in the third epoch
     path = health.recovery_path
     assert any("before step 8" in m and path in m for m in messages)
+    assert any(". The model's weights were set back" in m for m in messages)
     assert health.report()["recovery_step"] == 8
     assert f"weights from before step 8): {path}" in health.summary()
     first, after, loaded = _reload_and_resume(
