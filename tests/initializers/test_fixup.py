@@ -1,6 +1,9 @@
 import keras
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from kerasweights.errors import InvalidArgumentError
 from kerasweights.errors import InvalidTypeError
@@ -189,3 +192,22 @@ def test_initializer_bad_shapes():
         Fixup()((8,))
     with pytest.raises(InvalidArgumentError, match="positive integers"):
         Fixup()((0, 4))
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 7), min_size=2, max_size=5).map(tuple),
+    branches=st.integers(1, 50),
+    layers=st.integers(2, 4),
+)
+def test_initializer_scale_over_kernel_shapes(shape, branches, layers):
+    # Fan-in in Keras layout: every axis but the last one.
+    fan_in = int(np.prod(shape[:-1]))
+    init = Fixup(branches, layers, distribution="uniform", seed=0)
+    expected = np.sqrt(2.0 / fan_in) * branches ** (-1 / (2 * layers - 2))
+    assert init.stddev(shape) == pytest.approx(expected)
+    w = np.asarray(init(shape, dtype="float64"))
+    assert w.shape == shape
+    # A uniform draw with that standard deviation stays in +-sqrt(3) std.
+    assert np.all(np.abs(w) <= np.sqrt(3) * expected * (1 + 1e-6))
+    assert np.all(np.asarray(Fixup(branches, layers, last=True)(shape)) == 0)

@@ -3,6 +3,9 @@ import warnings
 import keras
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
 
 from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidArgumentError
@@ -313,3 +316,11 @@ def test_callback_passes_only_lsuv():
     statuses = [r.status for r in callback.report.layers]
     assert statuses.count("converged") == 3
     assert statuses.count("skipped") == 2
+
+
+@settings(max_examples=20, deadline=None)
+@given(shape=st.lists(st.integers(1, 9), min_size=2, max_size=4).map(tuple))
+def test_initializer_semi_orthogonal_over_kernel_shapes(shape):
+    w = np.asarray(LSUV(seed=2)(shape), np.float64).reshape(-1, shape[-1])
+    gram = w.T @ w if w.shape[0] >= w.shape[1] else w @ w.T
+    np.testing.assert_allclose(gram, np.eye(len(gram)), atol=1e-5)
