@@ -221,6 +221,16 @@ def load_model(path, compile=True, safe_mode=True):
         raise
     except Exception as exc:
         detail = " ".join(str(exc).split())
+        if "safe_mode" in detail and "Lambda" in detail:
+            # Keras' own text goes on to suggest turning safe mode off,
+            # which runs code from the file; we never advise that.
+            raise ModelFileError(
+                f"The model file {path!r} holds a Lambda layer, whose "
+                "Python code is not loaded from files by default because "
+                "loading runs it; expected a model without Lambda layers "
+                "(rebuild it with a registered layer), or load it yourself "
+                "only if you trust the file and where it came from."
+            ) from exc
         if len(detail) > 300:
             detail = detail[:297] + "..."
         raise ModelFileError(

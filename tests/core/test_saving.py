@@ -77,6 +77,18 @@ def test_legacy_hdf5_file_is_named_with_its_conversion(tmp_path, name):
     assert "\n" not in message
 
 
+def test_lambda_layer_is_refused_without_advising_unsafe_loading(tmp_path):
+    inputs = keras.Input((3,))
+    outputs = keras.layers.Lambda(lambda x: x * 2.0)(inputs)
+    path = tmp_path / "lambda.keras"
+    keras.Model(inputs, outputs).save(path)
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    message = str(info.value)
+    assert "Lambda layer" in message
+    assert "safe_mode=False" not in message and "\n" not in message
+
+
 def test_missing_plugin_names_registered_name_and_package(tmp_path):
     path = tmp_path / "m.keras"
     _small_model().save(path)
