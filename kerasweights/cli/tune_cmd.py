@@ -41,7 +41,10 @@ def add_parser(subparsers):
         "--epochs", type=int, default=4, help="epochs per trial (default 4)"
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of data, tuner and Keras"
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of data, tuner and Keras, 0 to 4294967294 (default 0)",
     )
     parser.add_argument(
         "--output",
@@ -238,6 +241,7 @@ def run(args):
     from kerasweights.errors import InvalidArgumentError
     from kerasweights.tuning import SearchSpace
     from kerasweights.tuning.display import Display
+    from kerasweights.tuning.search import MAX_SEED
     from kerasweights.tuning.search import tune
 
     if args.tuner not in _TUNERS:
@@ -249,20 +253,22 @@ def run(args):
             f"--tuner must be one of {', '.join(_TUNERS)}. Received: "
             f"--tuner {args.tuner!r}{hint}"
         )
-    for flag, value, low in (
-        ("--trials", args.trials, 1),
-        ("--epochs", args.epochs, 1),
-        ("--seed", args.seed, 0),
-    ):
-        if value is not None and value < low:
-            what = "a positive" if low else "a non-negative"
+    for flag, value in (("--trials", args.trials), ("--epochs", args.epochs)):
+        if value is not None and value < 1:
             raise InvalidArgumentError(
-                f"{flag} must be {what} integer. Received: {flag} {value}"
+                f"{flag} must be a positive integer. Received: {flag} {value}"
             )
-    if args.seed > 2**32 - 2:
+    if not 0 <= args.seed <= MAX_SEED:
+        # The tuner is seeded with seed + 1 (Keras Tuner reads 0 as "no
+        # seed"), and NumPy seeds stop at 2**32 - 1.
         raise InvalidArgumentError(
-            f"--seed must be an integer from 0 to {2**32 - 2}. "
+            f"--seed must be an integer from 0 to {MAX_SEED}. "
             f"Received: --seed {args.seed}"
+        )
+    if not args.output:
+        raise InvalidArgumentError(
+            "--output must name a folder (an empty path would mean the "
+            "current folder). Received: --output ''"
         )
     if args.limit is not None and args.limit < 50:
         raise InvalidArgumentError(
@@ -319,6 +325,12 @@ def run(args):
             models=overrides["models"] or ("conv", "recurrent"),
             initializers=overrides["initializers"],
             cells=overrides["cells"],
+        )
+    if args.cells and "recurrent" not in space.models:
+        raise InvalidArgumentError(
+            "--cells applies to recurrent models, and this search has none "
+            f"(models: {', '.join(space.models)}); drop --cells or search "
+            f"recurrent models. Received: --cells {args.cells}"
         )
     out = Console(highlight=False)
     if not out.is_terminal:

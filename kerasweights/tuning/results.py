@@ -172,19 +172,17 @@ def plot_trials(path, ranked, objective="val_accuracy", max_panels=8):
         objective: The name of the score, for the axis labels.
         max_panels: At most this many hyperparameter panels.
     """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    # A bare Figure on the Agg canvas: no pyplot state, no GUI backend.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     columns = _hp_columns(ranked, max_panels)
     panels = 1 + len(columns)
     ncols = min(3, panels)
     nrows = -(-panels // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False
-    )
-    axes = axes.ravel()
+    fig = Figure(figsize=(4.2 * ncols, 3.2 * nrows))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     good = [r for r in ranked if r.finite]
     bad = [r for r in ranked if not r.finite]
     low = min((r.score for r in good), default=0.0)
@@ -231,6 +229,14 @@ def plot_trials(path, ranked, objective="val_accuracy", max_panels=8):
         ax.set_ylabel(objective, fontsize=8)
     for ax in axes[panels:]:
         ax.axis("off")
-    fig.tight_layout()
+    # Fixed margins instead of tight_layout, which draws the figure an
+    # extra time to measure it (most of the plot's cost).
+    fig.subplots_adjust(
+        left=0.08 if ncols > 1 else 0.18,
+        right=0.98,
+        bottom=0.32 / nrows if nrows > 1 else 0.3,
+        top=1 - 0.08 / nrows,
+        wspace=0.35,
+        hspace=0.9,
+    )
     fig.savefig(path, dpi=80)
-    plt.close(fig)

@@ -68,6 +68,9 @@ TRIALS_CSV = "trials.csv"
 TRIALS_JSON = "trials.json"
 TRIALS_PNG = "trials.png"
 SUMMARY_JSON = "summary.json"
+# The tuner is seeded with seed + 1 (Keras Tuner reads 0 as "no seed") and
+# the Bayesian oracle passes it to NumPy, whose seeds stop at 2**32 - 1.
+MAX_SEED = 2**32 - 2
 TUNER_DIR = "tuner"
 # Inside TUNER_DIR: the settings of the search (checked on resume and by
 # workers) and each process's trial records, rewritten after every trial.
@@ -238,15 +241,18 @@ def _fit_watched(hm, model, x, y, validation, kwargs, extra_callbacks=()):
     reason; stores the callbacks and history in ``hm.last_fit``.
     """
     epochs = kwargs.get("epochs", hm.epochs)
-    watch = NonFiniteWatch()
     health = gradient_health_callback()
+    watch = NonFiniteWatch(health)
     callbacks = list(kwargs.get("callbacks") or [])
-    # Extra loggers first, so the watch sees the values they add.
+    # Extra loggers first, so the watch sees the values they add; the
+    # health callback before the watches, which read what it found. No
+    # batch hook here reads a tensor (see `NonFiniteWatch`).
     callbacks.extend(extra_callbacks)
+    if health is not None:
+        callbacks.append(health)
     callbacks.append(watch)
     prune = None
     if health is not None:
-        callbacks.append(health)
         if hm.prune_steps:
             prune = PruneWatch(health, hm.prune_steps)
             callbacks.append(prune)
@@ -335,7 +341,7 @@ def build_hypermodel(
 
 
 class _HonestTrials:
-    """Tuner mixin: record every trial and fail non-finite ones (C07)."""
+    """Tuner mixin: record every trial and fail non-finite ones."""
 
     def _kw_setup(self, display, total, records_path, previous=()):
         self.kw_records = list(previous)
@@ -405,6 +411,9 @@ class _HonestTrials:
         history = fit.get("history")
         if history is not None:
             record.epochs = len(history.epoch)
+        # The callbacks hold the trial's model: let it go with the trial,
+        # so the next trial's garbage collection does not walk it.
+        hm.last_fit = {}
         if reason is None:
             scores = [s for h in result for s in h.history[hm.objective]]
             best = max if OBJECTIVES[hm.objective] == "max" else min
@@ -529,9 +538,14 @@ def _check_settings(tuner, trials, epochs, seed, batch_size):
         _positive_int("trials", trials, "trials")
     _positive_int("epochs", epochs, "epochs")
     _positive_int("batch_size", batch_size, "batch_size")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+    if (
+        not isinstance(seed, int)
+        or isinstance(seed, bool)
+        or not 0 <= seed <= MAX_SEED
+    ):
         raise InvalidArgumentError(
-            f"`seed` must be a non-negative integer. Received: seed={seed!r}"
+            f"`seed` must be an integer from 0 to {MAX_SEED}. "
+            f"Received: seed={seed!r}"
         )
 
 
@@ -737,7 +751,7 @@ def tune(
     trial of both runs. The settings must be the same as before, except
     ``trials`` (raise it to run more); any other change (objective, tuner,
     epochs, seed, limit, batch size, space, pruning) is refused with an
-    `InvalidArgumentError` naming what changed (case C11).
+    `InvalidArgumentError` naming what changed.
 
     The output folder receives ``best_model.keras``, ``saved_model/`` (a
     SavedModel with a named, typed serving signature, checked in a fresh
@@ -755,7 +769,8 @@ def tune(
             ``"hyperband"`` tuner sets its own count from ``epochs`` and
             refuses an explicit ``trials``.
         epochs: Epochs per trial (Hyperband's largest budget).
-        seed: Seed of the data split, the tuner and Keras.
+        seed: Seed of the data split, the tuner and Keras, from 0 to
+            `MAX_SEED` (4294967294: the tuner gets ``seed + 1``).
         output: Output folder.
         overwrite: Replace a previous kerasweights run in ``output``
             instead of resuming it.
@@ -821,6 +836,11 @@ def tune(
     if trials is None and tuner != "hyperband":
         trials = DEFAULT_TRIALS
     _check_settings(tuner, trials, epochs, seed, batch_size)
+    if not isinstance(output, str | os.PathLike) or not os.fspath(output):
+        raise InvalidArgumentError(
+            "`output` must be a folder path (an empty one would mean the "
+            f"current folder). Received: output={output!r}"
+        )
     if task not in TASKS:
         raise InvalidArgumentError(
             f"`task` must be one of {list(TASKS)}. Received: task={task!r}"
@@ -1267,7 +1287,30 @@ def _run_search(
             settings=run_settings,
         )
         if export:
-            _export_best(search, hypermodel, best, folder, result, display)
+            current = (
+                None if previous is None else _current_export(folder, best)
+            )
+            if current is not None:
+                # A rerun that found the same best trial: the exported
+                # model is that trial's, already verified.
+                result.files.update(current["files"])
+                result.test_accuracy = current["test_accuracy"]
+                result.export = current["export"]
+                display.message(
+                    f"The exported model in {folder} is current (best trial "
+                    f"{best.number} unchanged); not exported again"
+                )
+            else:
+                # On a resume the previous export is ours: replace it.
+                _export_best(
+                    search,
+                    hypermodel,
+                    best,
+                    folder,
+                    result,
+                    display,
+                    overwrite=previous is not None,
+                )
         result.seconds = time.perf_counter() - started
         write_json(files["summary"], result.to_dict())
         return result
@@ -1277,7 +1320,31 @@ def _run_search(
         record_output_files(folder)
 
 
-def _export_best(search, hypermodel, best, folder, result, display):
+def _current_export(folder, best):
+    """The previous run's export when it is of ``best``'s trial, or None."""
+    summary = _read_json(os.path.join(folder, SUMMARY_JSON))
+    if not isinstance(summary, dict) or not summary.get("export"):
+        return None
+    if (summary.get("best") or {}).get("trial_id") != best.trial_id:
+        return None
+    files = summary.get("files") or {}
+    paths = {k: files.get(k) for k in ("keras", "saved_model")}
+    expected = {
+        "keras": os.path.join(folder, BEST_MODEL),
+        "saved_model": os.path.join(folder, SAVED_MODEL),
+    }
+    if paths != expected or not all(os.path.exists(p) for p in paths.values()):
+        return None
+    return {
+        "files": paths,
+        "test_accuracy": summary.get("test_accuracy"),
+        "export": summary["export"],
+    }
+
+
+def _export_best(
+    search, hypermodel, best, folder, result, display, overwrite=False
+):
     import numpy as np
 
     from kerasweights.export import export_saved_model
@@ -1300,6 +1367,8 @@ def _export_best(search, hypermodel, best, folder, result, display):
     files["keras"] = os.path.join(folder, BEST_MODEL)
     model.save(files["keras"])
     files["saved_model"] = os.path.join(folder, SAVED_MODEL)
-    export = export_saved_model(model, files["saved_model"], data=x_test)
+    export = export_saved_model(
+        model, files["saved_model"], data=x_test, overwrite=overwrite
+    )
     result.test_accuracy = test_accuracy
     result.export = export

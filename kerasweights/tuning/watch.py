@@ -1,11 +1,15 @@
 """Per-trial watchers: non-finite values and gradient health.
 
-`NonFiniteWatch` looks at the loss and metrics Keras reports after every
-training step and every epoch; the first non-finite value stops training
-and is remembered with its step (case C07). `gradient_health_callback`
-returns the registry's gradient-health callback (the plugin of kind
-``"callback"`` named ``gradient_health``), whose verdict each trial
-reports.
+`NonFiniteWatch` fails a trial at the first non-finite loss, metric or
+gradient. With a gradient-health callback
+it takes the signal from the figures the health tap computes inside the
+compiled train step (the health callback reads them every 15 steps and at
+each epoch end), and reads Keras' loss and metrics only at epoch end: its
+batch hook reads no tensor, so Keras may dispatch it asynchronously where
+the backend allows (Keras 3's TensorFlow backend never does, and converts
+each step's logs itself). `gradient_health_callback` returns the registry's
+gradient-health callback (the plugin of kind ``"callback"`` named
+``gradient_health``), whose verdict each trial reports.
 """
 
 import math
@@ -21,26 +25,69 @@ __all__ = [
 ]
 
 # The gradient-health diagnoses that make a trial hopeless when they show
-# in its first steps. Non-finite values fail the trial instead (C07).
+# in its first steps. Non-finite values fail the trial instead.
 PRUNE_ON = ("exploding", "vanishing")
 
 
 class NonFiniteWatch(keras.callbacks.Callback):
-    """Stop training at the first non-finite loss or metric.
+    """Stop training at the first non-finite loss, metric or gradient.
+
+    With ``health`` (a gradient-health callback placed before this one in
+    the callback list), the watch reads the health callback's ``nan``
+    diagnosis after each batch, a plain attribute read with no tensor in
+    it, and Keras' loss and metrics at each epoch end. The
+    health callback records every step but reads its records every 15
+    steps and at each epoch end, so training stops up to 15 steps after
+    the first non-finite value; the reason names the optimizer step where
+    it appeared and the step where it was seen.
+
+    Without ``health`` the watch reads Keras' loss and metrics after every
+    step.
 
     After training, ``reason`` is ``None`` or a sentence naming the symptom
-    and where it appeared, e.g. ``"loss became nan at epoch 1, step 3"``.
+    and where it appeared, e.g. ``"non-finite values at optimizer step 3
+    (counted from 0; seen at epoch 1, step 15): 12 non-finite value(s) in
+    the gradients of dense (loss=nan)"``.
+
+    Args:
+        health: The gradient-health callback, or ``None``.
     """
 
-    def __init__(self):
+    def __init__(self, health=None):
         super().__init__()
+        self.health = health
         self.reason = None
         self._epoch = 0
+
+    @property
+    def async_safe(self):
+        # Reading the health callback's findings touches no tensor, so
+        # Keras may run the batch hook in its worker thread.
+        return self.health is not None
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
 
-    def _check(self, logs, where):
+    def _stop(self, reason):
+        self.reason = reason
+        self.model.stop_training = True
+
+    def _check_health(self, where):
+        if self.reason is not None or self.health is None:
+            return
+        if not getattr(self.health, "nonfinite", False):
+            return
+        for p in list(getattr(self.health, "problems", None) or []):
+            if getattr(p, "name", None) == "nan":
+                layer = f" in {p.layer}" if getattr(p, "layer", None) else ""
+                self._stop(
+                    f"non-finite values{layer} at optimizer step {p.step} "
+                    f"(counted from 0; seen {where}): {p.evidence}"
+                )
+                return
+        self._stop(f"gradient health found non-finite values {where}")
+
+    def _check_logs(self, logs, where):
         if self.reason is not None:
             return
         for key, value in (logs or {}).items():
@@ -49,15 +96,22 @@ class NonFiniteWatch(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
             if not math.isfinite(number):
-                self.reason = f"{key} became {number} {where}"
-                self.model.stop_training = True
+                self._stop(f"{key} became {number} {where}")
                 return
 
     def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"at epoch {self._epoch + 1}, step {batch + 1}")
+        where = f"at epoch {self._epoch + 1}, step {batch + 1}"
+        if self.health is None:
+            self._check_logs(logs, where)
+        else:
+            self._check_health(where)
 
     def on_epoch_end(self, epoch, logs=None):
-        self._check(logs, f"at the end of epoch {epoch + 1}")
+        where = f"at the end of epoch {epoch + 1}"
+        # The health callback has read this epoch's records by now: its
+        # diagnosis names the step, so it goes first.
+        self._check_health(where)
+        self._check_logs(logs, where)
 
 
 class PruneWatch(keras.callbacks.Callback):
@@ -83,6 +137,11 @@ class PruneWatch(keras.callbacks.Callback):
         self.steps = int(steps)
         self.on = tuple(on)
         self.reason = None
+
+    @property
+    def async_safe(self):
+        # It only reads the health callback's findings (no tensor).
+        return True
 
     def _check(self):
         if self.reason is not None or self.health is None:

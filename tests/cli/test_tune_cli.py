@@ -179,7 +179,10 @@ def test_overwrite_still_refuses_a_folder_with_foreign_files(tuned, capsys):
         (["--tuner", "randm"], "'randm'"),
         (["--trials", "-3"], "--trials -3"),
         (["--epochs", "0"], "--epochs 0"),
-        (["--seed", "-1"], "--seed -1"),
+        (["--seed", "-1"], "from 0 to 4294967294. Received: --seed -1"),
+        (["--seed", "4294967295"], "from 0 to 4294967294"),
+        (["--model", "conv", "--cells", "mgu"], "--cells applies to recurrent"),
+        (["--task", "adult", "--cells", "gru"], "--cells applies to recurrent"),
         (["--tuner", "hyperband", "--trials", "3"], "trials=3"),
         (["--limit", "5"], "--limit 5"),
         (["--trials", "two"], "'two'"),
@@ -269,3 +272,38 @@ def test_resume_with_a_changed_objective_exits_2_naming_it(tuned, capsys):
     assert code == 2
     assert "objective 'val_accuracy' -> 'val_loss'" in line
     assert _snapshot(out) == before
+
+
+def test_an_empty_output_is_refused_not_read_as_the_current_folder(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    code = main(["tune", "--output", "", "--trials", "1"])
+    line = _one_error_line(capsys)
+    assert code == 2 and "--output ''" in line
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_same_command_again_resumes_and_exits_0(tuned, capsys):
+    # Run last: it rewrites the shared run's results (not its export).
+    _, _, out = tuned
+    exported = {
+        k: v
+        for k, v in _snapshot(out).items()
+        if k == "best_model.keras" or k.startswith("saved_model")
+    }
+    assert exported
+    argv = ["tune", "--space", str(out.parent / "space.yaml")]
+    argv += ["--model", "recurrent", "--cells", "gru,mgu", "--trials", "2"]
+    argv += ["--epochs", "1", "--limit", "150", "--output", str(out)]
+    code = main(argv)
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert code == 0, text
+    assert "reloaded 2 finished trials" in text
+    assert "is current (best trial" in text and "not exported again" in text
+    after = _snapshot(out)
+    assert {k: after[k] for k in exported} == exported
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["settings"]["resumed"]["finished_trials"] == 2
+    assert summary["export"]["verification"]["cases"]
