@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import sys
 
 __all__ = ["add_parser", "run"]
 
@@ -140,16 +141,30 @@ def _load_npz(path):
         )
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise InputDataError(
-            f"--data file {path!r} is not a NumPy file ({exc}); {expected}."
+            f"--data file {path!r} is not a .npz/.npy file; {expected}."
         ) from exc
     if not hasattr(loaded, "files"):
         raise InputDataError(
             f"--data file {path!r} holds one array; {expected}."
         )
+    arrays = {}
     with loaded:
-        arrays = {k: loaded[k] for k in loaded.files}
+        for key in loaded.files:
+            try:
+                arrays[key] = loaded[key]
+            except (OSError, ValueError) as exc:
+                raise InputDataError(
+                    f"--data file {path!r}: member {key!r} is an object "
+                    "(Python) array or unreadable; expected numeric arrays."
+                ) from exc
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise InputDataError(
+                f"--data file {path!r}: member {key!r} holds {array.dtype} "
+                "values; expected numeric arrays (integer or float)."
+            )
     names = ("x_train", "y_train", "x_test", "y_test")
     if all(k in arrays for k in names):
         return tuple(arrays[k] for k in names)
@@ -248,7 +263,9 @@ def _print_report(report):
 def run(args):
     from kerasweights.compression import compress
     from kerasweights.compression import write_compressed
+    from kerasweights.errors import InputDataError
     from kerasweights.errors import InvalidArgumentError
+    from kerasweights.errors import KerasWeightsWarning
     from kerasweights.export import check_output_folder
     from kerasweights.saving import load_model
 
@@ -278,20 +295,39 @@ def run(args):
         source = "digits"
     x_train, y_train, x_test, y_test = data
 
-    result = compress(
-        model,
-        x_train,
-        y_train,
-        x_test,
-        y_test,
-        prune=args.prune,
-        quantize=args.quantize,
-        cluster=args.cluster,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        seed=args.seed,
-    )
+    import warnings
+
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", KerasWeightsWarning)
+            result = compress(
+                model,
+                x_train,
+                y_train,
+                x_test,
+                y_test,
+                prune=args.prune,
+                quantize=args.quantize,
+                cluster=args.cluster,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                seed=args.seed,
+            )
+    except InputDataError as exc:
+        if source != "given":
+            raise
+        raise InputDataError(f"--data file {args.data!r}: {exc}") from exc
+    for warning in caught:
+        if issubclass(warning.category, KerasWeightsWarning):
+            print(f"warning: {warning.message}", file=sys.stderr)
+        else:
+            warnings.showwarning(
+                warning.message,
+                warning.category,
+                warning.filename,
+                warning.lineno,
+            )
     result.report["data"] = source
     result.report["model_file"] = os.path.abspath(args.model)
     result.report["before"]["size"]["model_file"] = os.path.getsize(args.model)
@@ -315,13 +351,23 @@ def run(args):
             f"sparsity reached per kernel: {min(values):.1%} to "
             f"{max(values):.1%} (target {report['settings']['prune']:.0%})"
         )
-    print(
-        "verified: SavedModel and TFLite file served in fresh processes "
-        "without kerasweights"
-        + (
-            f", TFLite class agreement {report['tflite']['same_class']:.1%}"
-            if "same_class" in report.get("tflite", {})
-            else ""
+    if "tflite" in report:
+        print(
+            "verified: SavedModel and TFLite file served in fresh processes "
+            "without kerasweights"
+            + (
+                f", TFLite class agreement {report['tflite']['same_class']:.1%}"
+                if "same_class" in report["tflite"]
+                else ""
+            )
         )
-    )
+    else:
+        print(
+            "verified: SavedModel served in a fresh process without "
+            "kerasweights"
+        )
+        print(
+            "no model.tflite written: "
+            + (report.get("tflite_error") or "TFLite conversion failed")
+        )
     return 0

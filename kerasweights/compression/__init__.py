@@ -19,6 +19,7 @@ from kerasweights.compression.output import verify_tflite
 from kerasweights.compression.output import write_compressed
 from kerasweights.compression.pipeline import QUANTIZE_MODES
 from kerasweights.compression.pipeline import CompressionResult
+from kerasweights.compression.pipeline import FineTuningDivergedError
 from kerasweights.compression.pipeline import compress
 from kerasweights.compression.pipeline import model_sizes
 from kerasweights.compression.pruning import SparsityNotReachedError
@@ -36,6 +37,7 @@ from kerasweights.compression.transforms import fake_quantize_int8
 __all__ = [
     "COMPRESS_ENTRIES",
     "CompressionResult",
+    "FineTuningDivergedError",
     "QUANTIZE_MODES",
     "SparsityNotReachedError",
     "TFLiteModel",

@@ -19,8 +19,20 @@ import numpy as np
 
 from kerasweights.errors import InputDataError
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.errors import KerasWeightsError
 
-__all__ = ["QUANTIZE_MODES", "CompressionResult", "compress", "model_sizes"]
+__all__ = [
+    "QUANTIZE_MODES",
+    "CompressionResult",
+    "FineTuningDivergedError",
+    "compress",
+    "model_sizes",
+]
+
+
+class FineTuningDivergedError(KerasWeightsError, RuntimeError):
+    """Fine-tuning left a weight with NaN or infinite values."""
+
 
 #: ``"int8"``: quantization-aware fine-tuning of the weights on the int8
 #: grid, then an int8 TFLite file. ``"int8-ptq"``: post-training only.
@@ -50,6 +62,8 @@ class CompressionResult:
 
 
 def _check_int(name, value, low, high=None):
+    if isinstance(value, np.integer):
+        value = int(value)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         bound = f"at least {low}" if high is None else f"in [{low}, {high}]"
         raise InvalidArgumentError(
@@ -73,6 +87,11 @@ def _as_inputs(model, x, name):
     out = []
     for array, tensor in zip(arrays, model.inputs, strict=True):
         array = np.asarray(array)
+        if array.dtype.kind not in "biuf":
+            raise InputDataError(
+                f"`{name}` holds {array.dtype} values; expected real numbers "
+                "(integer or float arrays)."
+            )
         want = tuple(tensor.shape[1:])
         got = array.shape[1:]
         fits = array.ndim == len(want) + 1 and all(
@@ -105,11 +124,80 @@ def _take(x, index):
     return x[index]
 
 
-def _task(model, x, y):
-    """``(loss, metric name, probabilities?)`` for the model's outputs."""
-    import keras
-
+def _as_labels(y, name, n):
+    """``y`` as a real-number array of ``n`` labels, or a one-line error."""
+    if y is None:
+        raise InputDataError(
+            f"`{name}` is None; expected one label per example."
+        )
     y = np.asarray(y)
+    if y.dtype.kind not in "biuf":
+        raise InputDataError(
+            f"`{name}` holds {y.dtype} values; expected numeric labels "
+            "(class indices, 0/1 or real targets)."
+        )
+    if y.ndim == 0 or len(y) != n:
+        got = "a scalar" if y.ndim == 0 else f"{len(y)} labels"
+        raise InputDataError(
+            f"`{name}` has {got} for {n} examples; expected one label per "
+            "example."
+        )
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise InputDataError(
+            f"`{name}` holds NaN or infinite values; expected finite labels."
+        )
+    return y
+
+
+def _one_hot_to_indices(y, units):
+    """Class indices when ``y`` is exactly one-hot over ``units`` classes."""
+    if y.ndim < 2 or y.shape[-1] != units:
+        return None
+    if not np.all((y == 0) | (y == 1)) or not np.all(y.sum(axis=-1) == 1):
+        return None
+    return y.argmax(axis=-1)
+
+
+def _labels_for_output(y, sample, name):
+    """Check ``y`` against the model's output; one-hot becomes indices."""
+    units = sample.shape[-1]
+    if units > 1:
+        indices = _one_hot_to_indices(y, units)
+        if indices is not None and y.shape[1:] == sample.shape[1:]:
+            return indices
+    integer = y.dtype.kind in "biu" or np.all(np.equal(np.mod(y, 1), 0))
+    if units > 1 and integer and y.shape[1:] == sample.shape[1:-1]:
+        low, high = y.min(), y.max()
+        if low < 0 or high >= units:
+            bad = low if low < 0 else high
+            raise InputDataError(
+                f"`{name}` holds class index {bad:g}; the model has {units} "
+                f"output units, so expected class indices 0 to {units - 1} "
+                "(or one-hot rows)."
+            )
+        return y
+    fits = y.shape[1:] == sample.shape[1:] or (
+        units == 1 and y.shape[1:] == sample.shape[1:-1]
+    )
+    if not fits:
+
+        def shape(dims):
+            return "(-1, " + "".join(f"{d}, " for d in dims)[:-2] + ")"
+
+        expected = shape(sample.shape[1:])
+        if units > 1:
+            expected += " or class indices " + (
+                shape(sample.shape[1:-1]) if sample.ndim > 2 else "(-1,)"
+            )
+        raise InputDataError(
+            f"`{name}` has shape {y.shape}; expected labels {expected} for "
+            f"the model's output of shape (-1, "
+            f"{', '.join(str(d) for d in sample.shape[1:])})."
+        )
+    return y
+
+
+def _output_sample(model, x):
     sample = model.predict(_take(x, slice(0, 64)), verbose=0)
     if isinstance(sample, (list, tuple, dict)):
         raise InvalidArgumentError(
@@ -117,6 +205,14 @@ def _task(model, x, y):
             "models with one output. Pass `loss` and compile-free data for "
             "one output, or compress each output's sub-model."
         )
+    return np.asarray(sample)
+
+
+def _task(model, sample, y):
+    """``(loss, metric name, probabilities?)`` for the model's outputs."""
+    import keras
+
+    y = np.asarray(y)
     units = sample.shape[-1]
     probabilities = bool(
         np.all(sample >= 0)
@@ -305,7 +401,7 @@ def compress(
             f"Received: quantize={quantize!r}"
         )
     if cluster is not None:
-        _check_int("cluster", cluster, 2, 256)
+        cluster = _check_int("cluster", cluster, 2, 256)
     if prune is None and quantize is None and cluster is None:
         raise InvalidArgumentError(
             "Nothing to do: pass `prune`, `quantize` or `cluster`."
@@ -323,28 +419,42 @@ def compress(
             raise InvalidArgumentError(
                 f"int8 quantization goes through TFLite: {exc}"
             ) from exc
-    _check_int("epochs", epochs, 1)
-    _check_int("batch_size", batch_size, 1)
-    x_train = _as_inputs(model, x_train, "x_train")
-    y_train = np.asarray(y_train)
-    n = _first(x_train).shape[0]
-    if len(y_train) != n:
-        raise InputDataError(
-            f"`y_train` has {len(y_train)} labels for {n} examples; expected "
-            "one label per example."
+    epochs = _check_int("epochs", epochs, 1)
+    batch_size = _check_int("batch_size", batch_size, 1)
+    if (
+        isinstance(learning_rate, bool)
+        or not isinstance(learning_rate, (int, float, np.number))
+        or not np.isfinite(learning_rate)
+        or not learning_rate > 0
+    ):
+        raise InvalidArgumentError(
+            "`learning_rate` must be a finite number greater than 0. "
+            f"Received: learning_rate={learning_rate!r}"
         )
+    learning_rate = float(learning_rate)
+    if len(model.inputs) > 1:
+        raise InvalidArgumentError(
+            f"Model {model.name!r} has {len(model.inputs)} inputs; compress() "
+            "handles models with one input (the SavedModel and TFLite "
+            "verification feed one array)."
+        )
+    x_train = _as_inputs(model, x_train, "x_train")
+    n = _first(x_train).shape[0]
+    y_train = _as_labels(y_train, "y_train", n)
     if x_test is None:
         x_test, y_test = x_train, y_train
     else:
         x_test = _as_inputs(model, x_test, "x_test")
-        y_test = np.asarray(y_test)
-        if len(y_test) != _first(x_test).shape[0]:
-            raise InputDataError(
-                f"`y_test` has {len(y_test)} labels for "
-                f"{_first(x_test).shape[0]} examples; expected one each."
-            )
+        y_test = _as_labels(y_test, "y_test", _first(x_test).shape[0])
 
-    auto_loss, metric, probabilities = _task(model, x_train, y_train)
+    sample = _output_sample(model, x_train)
+    test_is_train = y_test is y_train
+    y_train = _labels_for_output(y_train, sample, "y_train")
+    if test_is_train:
+        y_test = y_train
+    else:
+        y_test = _labels_for_output(y_test, sample, "y_test")
+    auto_loss, metric, probabilities = _task(model, sample, y_train)
     loss = loss or auto_loss
     work = _copy(model)
     targets = compressible_weights(work)
@@ -383,6 +493,7 @@ def compress(
         )
     else:
         transforms.finish()
+    _check_finite(work)
 
     # A fresh, uncompiled copy: no optimizer state in its files.
     work = _copy(work)
@@ -403,6 +514,18 @@ def compress(
     if prune is not None:
         measured = measure_sparsity(targets)
         report["sparsity"] = measured
+        empty = [path for path, share in measured.items() if share >= 1.0]
+        if empty:
+            import warnings
+
+            from kerasweights.errors import KerasWeightsWarning
+
+            warnings.warn(
+                f"prune={prune:g} left {len(empty)} kernel(s) fully zero "
+                f"({', '.join(empty)}); their layers now pass no signal.",
+                KerasWeightsWarning,
+                stacklevel=2,
+            )
         report["schedule"] = {
             "fitted": fitted,
             "end_step": int(getattr(schedule, "end_step", -1)),
@@ -470,6 +593,17 @@ def compress(
     report["before"] = before
     report["after"] = after
     return CompressionResult(model=work, tflite=after_tflite, report=report)
+
+
+def _check_finite(model):
+    for variable in model.weights:
+        if not np.all(np.isfinite(np.asarray(variable))):
+            raise FineTuningDivergedError(
+                "Fine-tuning diverged: non-finite weights in "
+                f"{variable.path!r}. Lower the learning rate "
+                "(--learning-rate / `learning_rate`) or check the scale of "
+                "the data (inputs and targets near unit size)."
+            )
 
 
 def _agreement(metric, lite, keras_out):

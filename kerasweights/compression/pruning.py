@@ -46,7 +46,7 @@ def check_sparsity_target(sparsity, name="sparsity"):
     """
     if (
         isinstance(sparsity, bool)
-        or not isinstance(sparsity, (int, float))
+        or not isinstance(sparsity, (int, float, np.integer, np.floating))
         or not 0.0 < float(sparsity) < 1.0
     ):
         raise InvalidArgumentError(

@@ -64,11 +64,13 @@ def check_convertible(model):
     for tensor in model.inputs:
         if any(d is None for d in tensor.shape[1:]):
             raise InvalidArgumentError(
-                "TFLite conversion of a recurrent model needs a fixed "
-                f"sequence length; input {tensor.name!r} has shape "
-                f"{tuple(tensor.shape)}. Rebuild the model on an Input with "
-                "a fixed time axis (e.g. Input((8, 8))) to get a TFLite "
-                "file; the SavedModel export works either way."
+                "compress's TFLite conversion unrolls recurrent layers, so it "
+                f"needs a fixed sequence length; input {tensor.name!r} has "
+                f"shape {tuple(tensor.shape)}. Rebuild the model on an Input "
+                "with a fixed time axis (e.g. Input((8, 8))), or run "
+                "`kerasweights export --tflite` on the compressed model.keras "
+                "for a float32 TFLite file that takes any length; the "
+                "SavedModel is written either way."
             )
 
 
