@@ -30,6 +30,7 @@ def add_parser(subparsers):
 def run(args):
     import sys
 
+    from kerasweights.export.integrity import _few
     from kerasweights.export.integrity import verify_export
 
     report = verify_export(args.directory)
@@ -45,7 +46,7 @@ def run(args):
         return 0
     parts = []
     if report.changed_variables:
-        parts.append("changed variables " + ", ".join(report.changed_variables))
+        parts.append("changed variables " + _few(report.changed_variables))
     parts.extend(report.problems)
     print(
         f"error: the export {report.directory} does not match its recorded "
