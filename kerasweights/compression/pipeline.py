@@ -79,6 +79,8 @@ def _check_int(name, value, low, high=None):
 
 def _as_inputs(model, x, name):
     arrays = list(x) if isinstance(x, (list, tuple)) else [x]
+    if len(model.inputs) == 1 and len(arrays) != 1:
+        arrays = [x]  # a nested list of examples for the one input
     if len(arrays) != len(model.inputs):
         raise InputDataError(
             f"`{name}` must hold {len(model.inputs)} input arrays for model "

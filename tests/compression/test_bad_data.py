@@ -56,6 +56,14 @@ def test_string_or_complex_inputs_are_refused(monkeypatch):
             compress(dense_model(), x, y, prune=0.5, measure=False)
 
 
+def test_a_nested_list_of_examples_is_one_input(blobs):
+    x, y = blobs
+    result = compress(
+        dense_model(), x.tolist(), y.tolist(), prune=0.5, measure=False
+    )
+    assert min(result.report["sparsity"].values()) >= 0.5
+
+
 @pytest.mark.parametrize("rate", [float("nan"), -1.0, 0, float("inf"), "1"])
 def test_learning_rate_is_checked(monkeypatch, rate):
     _no_fit(monkeypatch)
