@@ -27,11 +27,14 @@ from kerasweights.initializers import DeltaOrthogonal
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", default="export-model-output")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    data = load_digits("image", seed=0)
+    # One seed for the draws and the shuffling, so a run is repeatable.
+    keras.utils.set_random_seed(args.seed)
+    data = load_digits("image", seed=args.seed)
     inputs = keras.Input((8, 8, 1), name="pixels")
     x = keras.layers.Conv2D(
         8,
