@@ -17,14 +17,13 @@ replaced, only once every check passed:
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
 from kerasweights.errors import ExportVerificationError
 from kerasweights.errors import InvalidArgumentError
+from kerasweights.export.verification import run_isolated
 
 __all__ = [
     "COMPRESS_ENTRIES",
@@ -91,23 +90,8 @@ def verify_tflite(path, model, x, int8=False, timeout=300):
         inputs_path = os.path.join(tmp, "inputs.npz")
         outputs_path = os.path.join(tmp, "outputs.npy")
         np.savez(inputs_path, **{f"input_{i}": a for i, a in enumerate(arrays)})
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-I",
-                "-c",
-                _CHILD,
-                os.path.abspath(path),
-                inputs_path,
-                outputs_path,
-            ],
-            cwd=tmp,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
+        proc = run_isolated(
+            _CHILD, [path, inputs_path, outputs_path], cwd=tmp, timeout=timeout
         )
         if proc.returncode != 0:
             tail = " ".join(proc.stderr.strip().splitlines()[-2:])

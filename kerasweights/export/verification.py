@@ -383,6 +383,27 @@ def _model_outputs(model, output_names, structure, batch):
     return {output_names[0]: np.asarray(result)}
 
 
+def run_isolated(script, args, cwd, timeout):
+    """Run ``script`` in a fresh ``python -I`` process; return the result.
+
+    Isolated mode ignores the user's site folder and the working
+    directory, so the child sees only installed packages; the
+    verification scripts use this to prove an artifact serves without
+    kerasweights. Paths in ``args`` are made absolute.
+    """
+    env = dict(os.environ)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return subprocess.run(
+        [sys.executable, "-I", "-c", script]
+        + [os.path.abspath(os.fspath(a)) for a in args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def _run_child(directory, cases, timeout):
     with tempfile.TemporaryDirectory(prefix="kerasweights-verify-") as tmp:
         inputs_path = os.path.join(tmp, "inputs.npz")
@@ -394,23 +415,10 @@ def _run_child(directory, cases, timeout):
             for name, value in batch.items()
         }
         np.savez(inputs_path, **flat)
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        proc = subprocess.run(
-            [
-                sys.executable,
-                "-I",
-                "-c",
-                _CHILD,
-                os.path.abspath(directory),
-                inputs_path,
-                outputs_path,
-                report_path,
-            ],
+        proc = run_isolated(
+            _CHILD,
+            [directory, inputs_path, outputs_path, report_path],
             cwd=tmp,
-            env=env,
-            capture_output=True,
-            text=True,
             timeout=timeout,
         )
         if proc.returncode != 0:
