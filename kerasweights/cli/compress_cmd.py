@@ -87,8 +87,9 @@ def add_parser(subparsers):
         "--data",
         metavar="FILE.npz",
         help="fine-tuning data: a .npz with x_train, y_train, x_test, y_test "
-        "(or x and y, split 80/20); default: the embedded digits when the "
-        "model takes (8, 8, 1) images or (8, 8) row sequences",
+        "(or x and y, split 80/20; see docs/getting-started.md, --data "
+        "files); default: the embedded digits when the model takes "
+        "(8, 8, 1) images or (8, 8) row sequences",
     )
     parser.add_argument(
         "--epochs",
@@ -126,62 +127,64 @@ def add_parser(subparsers):
     return parser
 
 
-def _load_npz(path):
+_SPLIT = ("x_train", "y_train", "x_test", "y_test")
+_MIN_EXAMPLES = 10
+
+
+def _read_data(path):
+    """``(DataFile, (x_train, y_train, x_test, y_test))`` of ``--data``."""
     import numpy as np
 
+    from kerasweights.cli._data import arrays_named
+    from kerasweights.cli._data import check_same_length
+    from kerasweights.cli._data import read_data_file
     from kerasweights.errors import InputDataError
 
-    expected = (
-        "expected a NumPy .npz file holding x_train, y_train, x_test and "
-        "y_test (or x and y)"
-    )
-    if not os.path.isfile(path):
+    data = read_data_file(path)
+    names, arrays = arrays_named(data, "compress", (_SPLIT, ("x", "y")))
+    if names == _SPLIT:
+        check_same_length(data, "x_train", "y_train")
+        check_same_length(data, "x_test", "y_test")
+        return data, arrays
+    check_same_length(data, "x", "y")
+    x, y = arrays
+    if len(x) < _MIN_EXAMPLES:
         raise InputDataError(
-            f"--data file {path!r} does not exist; {expected}."
+            f"{data.prefix}: arrays 'x' and 'y' hold {len(x)} examples; "
+            f"kerasweights compress needs at least {_MIN_EXAMPLES} to split "
+            "them 80/20 into training and test data."
         )
+    order = np.random.default_rng(0).permutation(len(x))
+    cut = int(0.8 * len(x))
+    train, test = order[:cut], order[cut:]
+    return data, (x[train], y[train], x[test], y[test])
+
+
+def _check_data(data, model):
+    """Inputs against the model's input; class indices against its units.
+
+    Labels shaped like the output without its last axis, for an output of
+    several units, can only be class indices: whole numbers in [0, units).
+    """
+    from kerasweights.cli._data import check_class_labels
+    from kerasweights.cli._data import check_input_shape
+
+    keys = [k for k in (*_SPLIT, "x", "y") if k in data.arrays]
+    for key in keys:
+        if key.startswith("x"):
+            check_input_shape(data, key, model)
+    outputs = getattr(model, "outputs", None) or []
+    if len(outputs) != 1:
+        return
     try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
-        raise InputDataError(
-            f"--data file {path!r} is not a .npz/.npy file; {expected}."
-        ) from exc
-    if not hasattr(loaded, "files"):
-        raise InputDataError(
-            f"--data file {path!r} holds one array; {expected}."
-        )
-    arrays = {}
-    with loaded:
-        for key in loaded.files:
-            try:
-                arrays[key] = loaded[key]
-            except (OSError, ValueError) as exc:
-                raise InputDataError(
-                    f"--data file {path!r}: member {key!r} is an object "
-                    "(Python) array or unreadable; expected numeric arrays."
-                ) from exc
-    for key, array in arrays.items():
-        if array.dtype.kind not in "biuf":
-            raise InputDataError(
-                f"--data file {path!r}: member {key!r} holds {array.dtype} "
-                "values; expected numeric arrays (integer or float)."
-            )
-    names = ("x_train", "y_train", "x_test", "y_test")
-    if all(k in arrays for k in names):
-        return tuple(arrays[k] for k in names)
-    if "x" in arrays and "y" in arrays:
-        x, y = arrays["x"], arrays["y"]
-        if len(x) != len(y) or len(x) < 10:
-            raise InputDataError(
-                f"--data file {path!r} has {len(x)} inputs and {len(y)} "
-                "labels; expected the same number, at least 10."
-            )
-        order = np.random.default_rng(0).permutation(len(x))
-        cut = int(0.8 * len(x))
-        train, test = order[:cut], order[cut:]
-        return x[train], y[train], x[test], y[test]
-    raise InputDataError(
-        f"--data file {path!r} holds {sorted(arrays)}; {expected}."
-    )
+        shape = tuple(outputs[0].shape)
+        units = int(shape[-1])
+    except (TypeError, ValueError, AttributeError, IndexError):
+        return
+    for key in keys:
+        y = data.arrays[key]
+        if key.startswith("y") and units > 1 and y.ndim == len(shape) - 1:
+            check_class_labels(data, key, units)
 
 
 def _digits_for(model):
@@ -261,6 +264,7 @@ def _print_report(report):
 
 
 def run(args):
+    from kerasweights.cli._data import with_file
     from kerasweights.compression import compress
     from kerasweights.compression import write_compressed
     from kerasweights.errors import InputDataError
@@ -274,7 +278,7 @@ def run(args):
             "Nothing to do: pass --prune SPARSITY, --quantize int8 or "
             "--cluster N (or several)."
         )
-    data = _load_npz(args.data) if args.data else None
+    given = _read_data(args.data) if args.data else None
     inside = os.path.realpath(args.model)
     out = os.path.realpath(args.outdir)
     if os.path.commonpath([inside, out]) == out:
@@ -283,17 +287,19 @@ def run(args):
             f"{args.outdir!r}; choose an output folder outside it."
         )
     model = load_model(args.model, compile=False)
+    if given is not None:
+        _check_data(given[0], model)
     check_output_folder(
         args.outdir,
         "compress",
         overwrite=args.overwrite,
         overwrite_option="--overwrite",
     )
-    source = "given"
-    if data is None:
-        data = _digits_for(model)
+    if given is not None:
+        source, (x_train, y_train, x_test, y_test) = "given", given[1]
+    else:
         source = "digits"
-    x_train, y_train, x_test, y_test = data
+        x_train, y_train, x_test, y_test = _digits_for(model)
 
     import warnings
 
@@ -317,7 +323,7 @@ def run(args):
     except InputDataError as exc:
         if source != "given":
             raise
-        raise InputDataError(f"--data file {args.data!r}: {exc}") from exc
+        raise with_file(args.data, exc) from exc
     for warning in caught:
         if issubclass(warning.category, KerasWeightsWarning):
             print(f"warning: {warning.message}", file=sys.stderr)

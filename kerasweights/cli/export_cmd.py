@@ -1,7 +1,6 @@
 """``kerasweights export``: a .keras file to a verified SavedModel."""
 
 import json
-import os
 import warnings
 
 __all__ = ["add_parser", "run"]
@@ -36,9 +35,10 @@ def add_parser(subparsers):
         "--data",
         metavar="FILE",
         help="check inputs: a .npy array, or a .npz with one array per "
-        "input name; the model itself must run on them, and integer inputs "
-        "take whole numbers only (default: digits test data when the model "
-        "takes digits, otherwise seeded synthetic inputs)",
+        "input name (see docs/getting-started.md, --data files); the model "
+        "itself must run on them, and integer inputs take whole numbers "
+        "only (default: digits test data when the model takes digits, "
+        "otherwise seeded synthetic inputs)",
     )
     parser.add_argument(
         "--tflite",
@@ -86,85 +86,10 @@ def _positive_int(text):
     return value
 
 
-_NPY_MAGIC = b"\x93NUMPY"
-_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
-
-
-def _load_data(path):
-    """The arrays of a .npy or .npz file; never unpickles anything."""
-    import zipfile
-
-    import numpy as np
-
-    from kerasweights.errors import InputDataError
-
-    shown = repr(path)
-    if not os.path.isfile(path):
-        raise InputDataError(
-            f"--data file {shown} does not exist; expected a .npy or .npz "
-            "file of check inputs."
-        )
-    with open(path, "rb") as f:
-        head = f.read(6)
-    if not head.startswith(_NPY_MAGIC) and head[:4] not in _ZIP_MAGICS:
-        raise InputDataError(
-            f"--data file {shown} is not a NumPy .npy or .npz file (it "
-            "starts with neither the .npy header nor a zip header); "
-            "expected a file written by numpy.save or numpy.savez."
-        )
-
-    def one(name, read):
-        try:
-            value = read()
-        except ValueError as exc:
-            if "allow_pickle" in str(exc) or "pickle" in str(exc):
-                raise InputDataError(
-                    f"--data file {shown} holds an object array{name} "
-                    "(Python objects, which are never loaded); expected "
-                    "numeric arrays."
-                ) from None
-            raise
-        if not isinstance(value, np.ndarray):
-            raise InputDataError(
-                f"--data file {shown} is a zip archive whose member"
-                f"{name} is not a NumPy array; expected a .npz written by "
-                "numpy.savez."
-            )
-        return value
-
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            return loaded
-        with loaded:
-            return {
-                k: one(f" {k!r}", lambda k=k: loaded[k]) for k in loaded.files
-            }
-    except InputDataError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise InputDataError(
-                f"--data file {shown} holds an object array (Python "
-                "objects, which are never loaded); expected numeric arrays."
-            ) from None
-        reason = " ".join(str(exc).split())[:120]
-        raise InputDataError(
-            f"--data file {shown} is not a readable NumPy .npy or .npz file "
-            f"(truncated or damaged: {reason}); expected a file written by "
-            "numpy.save or numpy.savez."
-        ) from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        reason = " ".join(str(exc).split())[:120] or type(exc).__name__
-        raise InputDataError(
-            f"--data file {shown} is not a readable NumPy .npy or .npz file "
-            f"(truncated or damaged: {reason}); expected a file written by "
-            "numpy.save or numpy.savez."
-        ) from None
-
-
 def run(args):
     from kerasweights.cli import UsageError
+    from kerasweights.cli._data import read_data_file
+    from kerasweights.cli._data import with_file
     from kerasweights.errors import InputDataError
     from kerasweights.export import export_model_file
     from kerasweights.export.saved_model import ServingModelNote
@@ -180,7 +105,10 @@ def run(args):
                     f"kerasweights export: {flag} {value} needs --tflite; "
                     "add --tflite or leave it out"
                 )
-    data = _load_data(args.data) if args.data else None
+    data = None
+    if args.data:
+        loaded = read_data_file(args.data)
+        data = loaded.arrays[None] if loaded.single else loaded.arrays
     with warnings.catch_warnings():
         # The note is printed below from the result, once.
         warnings.simplefilter("ignore", ServingModelNote)
@@ -198,10 +126,7 @@ def run(args):
         except InputDataError as exc:
             if not args.data:
                 raise
-            text = str(exc)
-            raise InputDataError(
-                f"--data file {args.data!r}: {text[:1].lower()}{text[1:]}"
-            ) from None
+            raise with_file(args.data, exc) from None
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0

@@ -25,7 +25,8 @@ def add_parser(subparsers):
         metavar="FILE",
         required=True,
         help="a NumPy .npz file holding two arrays named 'x' (inputs, first "
-        "axis = examples) and 'y' (targets, same first axis)",
+        "axis = examples) and 'y' (targets, same first axis); see "
+        "docs/getting-started.md, --data files",
     )
     parser.add_argument(
         "--epochs", type=int, default=2, help="epochs to train (default 2)"
@@ -114,85 +115,6 @@ def _check_args(args):
             )
 
 
-def _load_data(path):
-    import numpy as np
-
-    from kerasweights.errors import InputDataError
-
-    if not os.path.isfile(path):
-        raise InputDataError(
-            f"--data file {path!r} does not exist; expected a .npz file "
-            "with arrays 'x' and 'y'."
-        )
-    with open(path, "rb") as f:
-        magic = f.read(6)
-    # A .npz is a zip file; a .npy starts with its own magic string.
-    if not (magic.startswith(b"PK") or magic == b"\x93NUMPY"):
-        raise InputDataError(
-            f"--data file {path!r} is not a NumPy .npz or .npy file; "
-            "expected a .npz file with arrays 'x' and 'y' (np.savez)."
-        )
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputDataError(
-            f"--data file {path!r} is not a readable NumPy .npz file: "
-            f"{_one_line(exc)}"
-        ) from exc
-    if isinstance(loaded, np.ndarray):
-        raise InputDataError(
-            f"--data file {path!r} holds one array; expected a .npz file "
-            "with arrays 'x' and 'y'."
-        )
-    with loaded:
-        missing = [k for k in ("x", "y") if k not in loaded.files]
-        if missing:
-            raise InputDataError(
-                f"--data file {path!r} has no array named {missing[0]!r}; "
-                f"expected 'x' and 'y'. Received: {sorted(loaded.files)}"
-            )
-        try:
-            x, y = (
-                _read_array(loaded, "x", path),
-                _read_array(loaded, "y", path),
-            )
-        except (OSError, ValueError, EOFError) as exc:
-            if isinstance(exc, InputDataError):
-                raise
-            raise InputDataError(
-                f"--data file {path!r} is not a readable NumPy .npz file: "
-                f"{_one_line(exc)}"
-            ) from exc
-    if x.ndim == 0 or y.ndim == 0 or len(x) != len(y) or len(x) == 0:
-        raise InputDataError(
-            f"--data arrays 'x' and 'y' must have the same, non-zero first "
-            f"axis. Received: x.shape={x.shape}, y.shape={y.shape}"
-        )
-    for name, array in (("x", x), ("y", y)):
-        if array.dtype.kind not in "biuf":
-            raise InputDataError(
-                f"--data array {name!r} must be numeric. "
-                f"Received: dtype={array.dtype}"
-            )
-    return x, y
-
-
-def _read_array(loaded, name, path):
-    from kerasweights.errors import InputDataError
-
-    try:
-        return loaded[name]
-    except ValueError as exc:
-        if "allow_pickle" not in str(exc):
-            raise
-        # Never loaded: unpickling a file can run arbitrary code.
-        raise InputDataError(
-            f"--data array {name!r} in {path!r} holds Python objects "
-            "(dtype=object); expected a numeric array (save it with a "
-            "numeric dtype, e.g. np.asarray(a, dtype='float32'))."
-        ) from exc
-
-
 def _one_line(exc):
     return " ".join(str(exc).split())[:300]
 
@@ -207,16 +129,14 @@ def _loss_name(loss):
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def _check_labels(model, y):
-    """Checks sparse class labels against the model's output, before fit.
+def _check_data(model, data):
+    """Checks 'x' against the model's input and, for a single-output model
+    trained with sparse categorical cross-entropy, 'y' as class labels in
+    [0, classes), before fit."""
+    from kerasweights.cli._data import check_class_labels
+    from kerasweights.cli._data import check_input_shape
 
-    Only for a single-output model trained with sparse categorical
-    cross-entropy, whose labels must be whole numbers in [0, classes).
-    """
-    import numpy as np
-
-    from kerasweights.errors import InputDataError
-
+    check_input_shape(data, "x", model)
     if _loss_name(model.loss) != "sparse_categorical_crossentropy":
         return
     outputs = getattr(model, "outputs", None) or []
@@ -224,26 +144,8 @@ def _check_labels(model, y):
         classes = int(outputs[0].shape[-1]) if len(outputs) == 1 else None
     except (TypeError, ValueError, AttributeError):
         classes = None
-    flat = np.ravel(y)
-    if y.dtype.kind == "f":
-        bad = np.flatnonzero(~np.isfinite(flat) | (flat != np.round(flat)))
-        if bad.size:
-            i = int(bad[0])
-            raise InputDataError(
-                f"--data array 'y' must hold whole-number class labels for "
-                f"sparse_categorical_crossentropy. Received: y[{i}]="
-                f"{flat[i].item()!r} (dtype={y.dtype})"
-            )
-    if classes is None or classes < 2:
-        return
-    bad = np.flatnonzero((flat < 0) | (flat >= classes))
-    if bad.size:
-        i = int(bad[0])
-        value = flat[i].item()
-        raise InputDataError(
-            f"--data array 'y' must hold class labels in [0, {classes}) "
-            f"for this model's {classes} outputs. Received: y[{i}]={value!r}"
-        )
+    if classes is not None and classes >= 2:
+        check_class_labels(data, "y", classes)
 
 
 def _compile(model, args):
@@ -291,9 +193,21 @@ def _compile(model, args):
         ) from exc
 
 
+def _read_data(path):
+    from kerasweights.cli._data import arrays_named
+    from kerasweights.cli._data import check_same_length
+    from kerasweights.cli._data import read_data_file
+
+    data = read_data_file(path)
+    arrays_named(data, "health", (("x", "y"),))
+    check_same_length(data, "x", "y")
+    return data
+
+
 def run(args):
     _check_args(args)
-    x, y = _load_data(args.data)
+    data = _read_data(args.data)
+    x, y = data.arrays["x"], data.arrays["y"]
 
     import warnings
 
@@ -311,7 +225,7 @@ def run(args):
         warnings.filterwarnings("ignore", message=".*optimizer.*variables")
         model = load_model(args.model, compile=True)
     _compile(model, args)
-    _check_labels(model, y)
+    _check_data(model, data)
     keras.utils.set_random_seed(args.seed)
     health = GradientHealth(every_n_steps=args.every_n_steps)
     try:
@@ -328,7 +242,8 @@ def run(args):
             )
     except (ValueError, TypeError, tf.errors.InvalidArgumentError) as exc:
         raise InputDataError(
-            f"--data {args.data!r} does not fit the model: {_tf_detail(exc)}"
+            f"--data file {args.data!r} does not fit the model: "
+            f"{_tf_detail(exc)}"
         ) from exc
     if args.plot:
         health.plot(args.plot)

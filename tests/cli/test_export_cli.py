@@ -332,12 +332,12 @@ def _zip_not_npz(path):
 @pytest.mark.parametrize(
     "make, name, words",
     [
-        (_object_npz, "o.npz", "holds an object array 'x'"),
-        (_object_npy, "o.npy", "holds an object array"),
-        (_text_file, "data.csv", "is not a NumPy .npy or .npz file"),
-        (_empty_file, "empty.npz", "is not a NumPy .npy or .npz file"),
-        (_truncated_npz, "cut.npz", "truncated or damaged"),
-        (_zip_not_npz, "other.npz", "is not a NumPy array"),
+        (_object_npz, "o.npz", "array 'x' holds Python objects"),
+        (_object_npy, "o.npy", "its array holds Python objects"),
+        (_text_file, "data.csv", "is not a NumPy file"),
+        (_empty_file, "empty.npz", "is not a NumPy file"),
+        (_truncated_npz, "cut.npz", "is truncated or damaged"),
+        (_zip_not_npz, "other.npz", "member 'pixels.txt' is not a NumPy"),
     ],
 )
 def test_unreadable_data_files_exit_2_in_one_line(

@@ -90,19 +90,22 @@ def test_json_report_and_plot(files, capsys, tmp_path):
     "extra,fragment",
     [
         (["--data", "{f}/no_y.npz"], "no array named 'y'"),
-        (["--data", "{f}/short_y.npz"], "same, non-zero first axis"),
+        (
+            ["--data", "{f}/short_y.npz"],
+            "arrays 'x' and 'y' must hold the same number of examples",
+        ),
         (["--data", "{f}/array.npy"], "holds one array"),
-        (["--data", "{f}/junk.npz"], "is not a NumPy .npz or .npy file"),
+        (["--data", "{f}/junk.npz"], "is not a NumPy file"),
         (
             ["--data", "{f}/labels_7.npz"],
-            "class labels in [0, 3) for this model's 3 outputs. "
-            "Received: y[0]=7",
+            "array 'y' must hold class labels, whole numbers from 0 to 2 "
+            "for the model's 3 output units. Received: y[0]=7",
         ),
         (["--data", "{f}/labels_neg.npz"], "Received: y[0]=-1"),
-        (["--data", "{f}/labels_float.npz"], "whole-number class labels"),
-        (["--data", "{f}/objects.npz"], "'x' in"),
+        (["--data", "{f}/labels_float.npz"], "units. Received: y[0]=2.5"),
+        (["--data", "{f}/objects.npz"], "array 'x' holds Python objects"),
         (["--data", "{f}/object_y.npz"], "holds Python objects"),
-        (["--data", "{f}/string_y.npz"], "'y' must be numeric"),
+        (["--data", "{f}/string_y.npz"], "array 'y' holds <U1 values"),
         (["--data", "{f}/missing.npz"], "does not exist"),
         (["--data", "{f}/data.npz", "--epochs", "0"], "--epochs must be"),
         (
@@ -178,7 +181,7 @@ def test_tensorflow_data_errors_are_one_line(files, capsys, monkeypatch):
     # turned off) are still reported in one line, exit 2.
     from kerasweights.cli import health_cmd
 
-    monkeypatch.setattr(health_cmd, "_check_labels", lambda model, y: None)
+    monkeypatch.setattr(health_cmd, "_check_data", lambda model, data: None)
     argv = ["health", str(files / "model.keras"), "--epochs", "1"]
     code = main(argv + ["--data", str(files / "labels_7.npz")])
     err = capsys.readouterr().err
