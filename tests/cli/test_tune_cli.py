@@ -302,8 +302,30 @@ def test_the_same_command_again_resumes_and_exits_0(tuned, capsys):
     assert code == 0, text
     assert "reloaded 2 finished trials" in text
     assert "is current (best trial" in text and "not exported again" in text
+    # The summary says the export was kept, not written again.
+    lines = captured.out.splitlines()
+    for name in ("best_model.keras", "saved_model"):
+        assert f"Wrote {out / name}" not in lines, captured.out
+        assert any(
+            line.startswith(f"Kept {out / name}, current (best trial ")
+            for line in lines
+        ), captured.out
+    assert (
+        "  verified in a fresh process without kerasweights when it was "
+        "written, on " in captured.out
+    ), captured.out
     after = _snapshot(out)
     assert {k: after[k] for k in exported} == exported
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["resumed"]["finished_trials"] == 2
     assert summary["export"]["verification"]["cases"]
+
+    # A summary naming another best trial: the export is stale, replaced,
+    # and the summary says it wrote it.
+    summary["best"]["trial_id"] = "other"
+    (out / "summary.json").write_text(json.dumps(summary))
+    code = main(argv + ["-q"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert f"Wrote {out / 'saved_model'}" in printed.splitlines(), printed
+    assert "Kept " not in printed and "when it was written" not in printed
