@@ -8,6 +8,9 @@ from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.base import _derived_seed
 from kerasweights.recurrent.base import draw
+from kerasweights.recurrent.fused import FusedLoop
+from kerasweights.recurrent.fused import default_activations
+from kerasweights.recurrent.fused import janet_sequence
 
 __all__ = ["JANETCell", "JANET"]
 
@@ -173,6 +176,16 @@ class JANETCell(GatedCell):
         )
         return h_new, [h_new]
 
+    def fused_supported(self):
+        return default_activations(self)
+
+    def fused_sequence(self, sequences, states, mask):
+        """Every ``h_t`` (time-major) and the final states; see `fused`."""
+        x = self.project(sequences)[0]
+        kernel = ops.cast(self.recurrent_kernel, x.dtype)
+        hs = janet_sequence(x, states[0], kernel, self.beta, mask)
+        return hs, [hs[-1]]
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -183,7 +196,7 @@ class JANETCell(GatedCell):
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
-class JANET(GatedRNN):
+class JANET(FusedLoop, GatedRNN):
     """JANET layer (forget-gate-only LSTM), like `keras.layers.GRU`.
 
     Takes every argument of `JANETCell` and of `GatedRNN`.

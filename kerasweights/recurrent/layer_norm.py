@@ -7,6 +7,10 @@ from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.base import layer_norm
 from kerasweights.recurrent.base import tile_rows
+from kerasweights.recurrent.fused import FusedLoop
+from kerasweights.recurrent.fused import default_activations
+from kerasweights.recurrent.fused import layer_norm_gru_sequence
+from kerasweights.recurrent.fused import layer_norm_lstm_sequence
 
 __all__ = [
     "LayerNormLSTMCell",
@@ -108,6 +112,9 @@ class _LayerNormCell(GatedCell):
         z = ops.matmul(h_in, self.recurrent_kernel)
         return layer_norm(z, gamma, epsilon=self.layer_norm_epsilon)
 
+    def fused_supported(self):
+        return default_activations(self)
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -197,6 +204,23 @@ class LayerNormLSTMCell(_LayerNormCell):
         h_new = self.recurrent_activation(o) * self.activation(normalised)
         return h_new, [h_new, c_new]
 
+    def fused_sequence(self, sequences, states, mask):
+        """Every ``h_t`` (time-major) and the final states; see `fused`."""
+        x = self.project(sequences)[0]
+        dtype = x.dtype
+        hs, c_last = layer_norm_lstm_sequence(
+            x,
+            states[0],
+            states[1],
+            ops.cast(self.recurrent_kernel, dtype),
+            ops.cast(self.recurrent_gamma, dtype),
+            ops.cast(self.cell_gamma, dtype),
+            ops.cast(self.cell_beta, dtype),
+            self.layer_norm_epsilon,
+            mask,
+        )
+        return hs, [hs[-1], c_last]
+
 
 @keras.saving.register_keras_serializable(package="kerasweights")
 class LayerNormGRUCell(_LayerNormCell):
@@ -257,9 +281,24 @@ class LayerNormGRUCell(_LayerNormCell):
         h_new = n + z * (h - n)
         return h_new, [h_new]
 
+    def fused_sequence(self, sequences, states, mask):
+        """Every ``h_t`` (time-major) and the final states; see `fused`."""
+        # The whole normalised input term; `project` would split it.
+        x = _LayerNormCell.project(self, sequences)[0]
+        dtype = x.dtype
+        hs = layer_norm_gru_sequence(
+            x,
+            states[0],
+            ops.cast(self.recurrent_kernel, dtype),
+            ops.cast(self.recurrent_gamma, dtype),
+            self.layer_norm_epsilon,
+            mask,
+        )
+        return hs, [hs[-1]]
+
 
 @keras.saving.register_keras_serializable(package="kerasweights")
-class LayerNormLSTM(GatedRNN):
+class LayerNormLSTM(FusedLoop, GatedRNN):
     """Layer-normalised LSTM layer, like `keras.layers.LSTM`.
 
     Takes every argument of `LayerNormLSTMCell` and of `GatedRNN`.
@@ -275,7 +314,7 @@ class LayerNormLSTM(GatedRNN):
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
-class LayerNormGRU(GatedRNN):
+class LayerNormGRU(FusedLoop, GatedRNN):
     """Layer-normalised GRU layer, like `keras.layers.GRU`.
 
     Takes every argument of `LayerNormGRUCell` and of `GatedRNN`.

@@ -5,6 +5,9 @@ from keras import ops
 
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
+from kerasweights.recurrent.fused import FusedLoop
+from kerasweights.recurrent.fused import default_activations
+from kerasweights.recurrent.fused import mgu_sequence
 
 __all__ = ["MGUCell", "MGU"]
 
@@ -135,6 +138,22 @@ class MGUCell(GatedCell):
         h_new = h + f * (candidate - h)
         return h_new, [h_new]
 
+    def fused_supported(self):
+        return default_activations(self)
+
+    def fused_sequence(self, sequences, states, mask):
+        """Every ``h_t`` (time-major) and the final states; see `fused`."""
+        x_f, x_h = self.project(sequences)
+        hs = mgu_sequence(
+            x_f,
+            x_h,
+            states[0],
+            ops.cast(self.recurrent_kernel_f, x_f.dtype),
+            ops.cast(self.recurrent_kernel_h, x_f.dtype),
+            mask,
+        )
+        return hs, [hs[-1]]
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -146,7 +165,7 @@ class MGUCell(GatedCell):
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
-class MGU(GatedRNN):
+class MGU(FusedLoop, GatedRNN):
     """Minimal Gated Unit layer (one forget gate), like `keras.layers.GRU`.
 
     Takes every argument of `MGUCell` and of `GatedRNN` (``units``,

@@ -6,6 +6,9 @@ from keras import ops
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.base import tile_rows
+from kerasweights.recurrent.fused import FusedLoop
+from kerasweights.recurrent.fused import default_activations
+from kerasweights.recurrent.fused import peephole_lstm_sequence
 
 __all__ = ["PeepholeLSTMCell", "PeepholeLSTM"]
 
@@ -126,6 +129,22 @@ class PeepholeLSTMCell(GatedCell):
         h_new = o * self.activation(c_new)
         return h_new, [h_new, c_new]
 
+    def fused_supported(self):
+        return default_activations(self)
+
+    def fused_sequence(self, sequences, states, mask):
+        """Every ``h_t`` (time-major) and the final states; see `fused`."""
+        x = self.project(sequences)[0]
+        hs, c_last = peephole_lstm_sequence(
+            x,
+            states[0],
+            states[1],
+            ops.cast(self.recurrent_kernel, x.dtype),
+            ops.cast(self.peephole, x.dtype),
+            mask,
+        )
+        return hs, [hs[-1], c_last]
+
     def get_config(self):
         return {
             **super().get_config(),
@@ -140,7 +159,7 @@ class PeepholeLSTMCell(GatedCell):
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
-class PeepholeLSTM(GatedRNN):
+class PeepholeLSTM(FusedLoop, GatedRNN):
     """Peephole LSTM layer, like `keras.layers.LSTM`.
 
     Takes every argument of `PeepholeLSTMCell` and of `GatedRNN`.

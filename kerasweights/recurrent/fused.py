@@ -1,0 +1,649 @@
+"""Written-out backpropagation through time for the matrix-product cells.
+
+TensorFlow differentiates a ``tf.while_loop`` by pushing every per-step
+intermediate on a stack in the forward pass, popping it in the backward
+pass, and computing each weight gradient as one small product per step.
+For LayerNormLSTM, LayerNormGRU, PeepholeLSTM, JANET and MGU this module
+replaces that with a hand-written gradient (``tf.custom_gradient``):
+
+* the forward loop emits only what the backward pass needs (pre-activations
+  or activations, normalised values and reciprocal standard deviations,
+  states);
+* the element-wise derivative factors of every step are computed after the
+  forward loop, over all steps at once (large tensors, few operations);
+* the backward loop runs in reverse time and computes only the state
+  gradients and the per-step gradient of the recurrent product (one
+  product with the transposed recurrent kernel per step);
+* the recurrent kernel gradient is ONE matrix product over all steps and
+  the whole batch, and the gain and peephole gradients one reduction each.
+
+A masked step keeps the state; its derivative factors are zeroed (and the
+state's own factor set to one) in the bulk computation, so masks cost the
+backward loop nothing. Both loops run several steps per iteration.
+
+The functions here take time-major tensors and use TensorFlow directly;
+the layers call them only on the TensorFlow backend (`FusedLoop`).
+"""
+
+import keras
+from keras import ops
+
+__all__ = [
+    "FusedLoop",
+    "janet_sequence",
+    "layer_norm_gru_sequence",
+    "layer_norm_lstm_sequence",
+    "mgu_sequence",
+    "peephole_lstm_sequence",
+]
+
+# Steps run per iteration of each while loop (the rest after the loop).
+STEPS_PER_ITERATION = 8
+
+
+def _scan(step, init, xs, emit_shapes, length, reverse=False):
+    """Runs ``step`` over time; ``(carry, emitted TensorArrays)``.
+
+    ``xs`` holds time-major tensors or TensorArrays; ``step(carry,
+    inputs)`` returns ``(carry, emitted)`` (lists), each emitted tensor of
+    the shape given in ``emit_shapes``. Every step writes its own entry
+    (a reference, no copy), in time order also when ``reverse`` runs from
+    the last step to the first. ``length`` is an int when static.
+    """
+    import tensorflow as tf
+
+    static = length if isinstance(length, int) else None
+    k = STEPS_PER_ITERATION
+    if static is None or static < 2 * k:
+        k = 1
+    chunks = length // k
+    main = chunks * k
+    dtype = init[0].dtype
+    arrays = [
+        x
+        if isinstance(x, tf.TensorArray)
+        else tf.TensorArray(
+            x.dtype, size=length, element_shape=x.shape[1:]
+        ).unstack(x)
+        for x in xs
+    ]
+    outs = [
+        # Read by the backward loop, then stacked: keep what was read.
+        tf.TensorArray(
+            dtype, size=length, element_shape=shape, clear_after_read=False
+        )
+        for shape in emit_shapes
+    ]
+
+    def run(carry, outs, t):
+        carry, ys = step(list(carry), [a.read(t) for a in arrays])
+        return carry, [o.write(t, y) for o, y in zip(outs, ys, strict=True)]
+
+    tail = list(range(main, static)) if k > 1 else []
+    carry = list(init)
+    if reverse:
+        for t in reversed(tail):
+            carry, outs = run(carry, outs, t)
+
+    def body(j, carry, outs):
+        chunk = chunks - 1 - j if reverse else j
+        order = range(k - 1, -1, -1) if reverse else range(k)
+        for s in order:
+            carry, outs = run(carry, outs, chunk * k + s)
+        return j + 1, carry, outs
+
+    _, carry, outs = tf.while_loop(
+        lambda j, *_: j < chunks,
+        body,
+        (tf.constant(0), carry, outs),
+        maximum_iterations=chunks,
+    )
+    carry = list(carry)
+    if not reverse:
+        for t in tail:
+            carry, outs = run(carry, outs, t)
+    return carry, list(outs)
+
+
+def _length(x):
+    import tensorflow as tf
+
+    return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+
+
+def _outer(a, b):
+    """``sum_t a_t^T b_t`` over time-major stacks: one matrix product."""
+    import tensorflow as tf
+
+    return tf.matmul(
+        tf.reshape(a, [-1, a.shape[-1]]),
+        tf.reshape(b, [-1, b.shape[-1]]),
+        transpose_a=True,
+    )
+
+
+def _moments(x, epsilon):
+    """``(x - mean) / std`` and ``1 / std`` over the last axis."""
+    import tensorflow as tf
+
+    mean = tf.reduce_mean(x, axis=-1, keepdims=True)
+    centred = x - mean
+    variance = tf.reduce_mean(tf.square(centred), axis=-1, keepdims=True)
+    inv = tf.math.rsqrt(variance + epsilon)
+    return centred * inv, inv
+
+
+def _norm_backward(d_hat, x_hat, inv):
+    """Gradient through ``x_hat = (x - mean(x)) * inv`` (biased variance)."""
+    import tensorflow as tf
+
+    mean_d = tf.reduce_mean(d_hat, axis=-1, keepdims=True)
+    mean_dx = tf.reduce_mean(d_hat * x_hat, axis=-1, keepdims=True)
+    return (d_hat - mean_d - x_hat * mean_dx) * inv
+
+
+def _sigmoid_grad(y, dy):
+    """``dy * y * (1 - y)`` in one operation."""
+    import tensorflow as tf
+
+    return tf.raw_ops.SigmoidGrad(y=y, dy=dy)
+
+
+def _tanh_grad(y, dy):
+    """``dy * (1 - y * y)`` in one operation."""
+    import tensorflow as tf
+
+    return tf.raw_ops.TanhGrad(y=y, dy=dy)
+
+
+def _keep(mask, new, old):
+    import tensorflow as tf
+
+    return new if mask is None else tf.where(mask, new, old)
+
+
+def _backward(core, d_hs, states, accumulators, arrays, shapes, mask, length):
+    """The reverse loop around ``core``, with the state gradients.
+
+    ``core(d_states, accumulators, inputs)`` returns the gradients of the
+    previous states, the updated accumulators and the emitted per-step
+    gradients, given the gradients of the step's new states. The upstream
+    gradient of every output ``h_t`` is added to the first state's. At a
+    masked step the state is kept, so its gradient passes unchanged and the
+    step's own gradients are zero (the core sees zero state gradients).
+    """
+    import tensorflow as tf
+
+    n = len(states)
+    xs = [d_hs] + list(arrays)
+    if mask is not None:
+        valid = tf.cast(mask, d_hs.dtype)
+        xs += [valid, 1.0 - valid]
+
+    def back(carry, inputs):
+        d = carry[:n]
+        d[0] = d[0] + inputs[0]
+        rest = inputs[1 : 1 + len(arrays)]
+        if mask is not None:
+            valid, kept = inputs[-2], inputs[-1]
+            live = [g * valid for g in d]
+            d_prev, accs, ys = core(live, carry[n:], rest)
+            d_prev = [p + g * kept for p, g in zip(d_prev, d, strict=True)]
+        else:
+            d_prev, accs, ys = core(d, carry[n:], rest)
+        return list(d_prev) + list(accs), ys
+
+    carry, outs = _scan(
+        back,
+        list(states) + list(accumulators),
+        xs,
+        shapes,
+        length,
+        reverse=True,
+    )
+    return carry[:n], carry[n:], [o.stack() for o in outs]
+
+
+def _time_inputs(tensors, mask):
+    return list(tensors) + ([mask] if mask is not None else [])
+
+
+def _final_grad(grad, like):
+    import tensorflow as tf
+
+    return tf.zeros_like(like) if grad is None else grad
+
+
+def janet_sequence(x, h0, kernel, beta, mask=None):
+    """JANET states for time-major projected inputs ``x`` ``(T, B, 2U)``.
+
+    ``mask``: ``(T, B, 1)`` booleans or ``None``. Returns every ``h_t``,
+    time-major.
+    """
+    import tensorflow as tf
+
+    units = kernel.shape[0]
+    shape = [h0.shape[0], units]
+    length = _length(x)
+
+    @tf.custom_gradient
+    def run(x, h0, kernel):
+        def step(carry, inputs):
+            h = carry[0]
+            z = inputs[0] + tf.matmul(h, kernel)
+            s, c = tf.split(z, 2, axis=-1)
+            f = tf.sigmoid(s)
+            i = tf.sigmoid(beta - s)
+            g = tf.tanh(c)
+            h_new = f * h + i * g
+            h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
+            return [h_new], [h_new, h, f, i, g]
+
+        _, saved = _scan(
+            step, [h0], _time_inputs([x], mask), [shape] * 5, length
+        )
+        hs = saved[0].stack()
+
+        def grad(d_hs):
+            def core(d, accs, inputs):
+                d_h = d[0]
+                h, f, i, g = inputs
+                d_s = _sigmoid_grad(f, d_h * h) - _sigmoid_grad(i, d_h * g)
+                d_z = tf.concat([d_s, _tanh_grad(g, d_h * i)], -1)
+                d_prev = d_h * f + tf.matmul(d_z, kernel, transpose_b=True)
+                return [d_prev], accs, [d_z]
+
+            (d_h0,), _, (d_zs,) = _backward(
+                core,
+                d_hs,
+                [tf.zeros_like(h0)],
+                [],
+                saved[1:],
+                [[shape[0], 2 * units]],
+                mask,
+                length,
+            )
+            return d_zs, d_h0, _outer(saved[1].stack(), d_zs)
+
+        return hs, grad
+
+    return run(x, h0, kernel)
+
+
+def mgu_sequence(x_f, x_h, h0, kernel_f, kernel_h, mask=None):
+    """MGU states for time-major projected gate and candidate inputs."""
+    import tensorflow as tf
+
+    shape = [h0.shape[0], kernel_f.shape[0]]
+    length = _length(x_f)
+
+    @tf.custom_gradient
+    def run(x_f, x_h, h0, kernel_f, kernel_h):
+        def step(carry, inputs):
+            h = carry[0]
+            f = tf.sigmoid(inputs[0] + tf.matmul(h, kernel_f))
+            fh = f * h
+            cand = tf.tanh(inputs[1] + tf.matmul(fh, kernel_h))
+            h_new = h + f * (cand - h)
+            h_new = _keep(inputs[2] if mask is not None else None, h_new, h)
+            return [h_new], [h_new, h, fh, f, cand]
+
+        _, saved = _scan(
+            step,
+            [h0],
+            _time_inputs([x_f, x_h], mask),
+            [shape] * 5,
+            length,
+        )
+        hs = saved[0].stack()
+
+        def grad(d_hs):
+            def core(d, accs, inputs):
+                d_h = d[0]
+                h, f, cand = inputs
+                d_ah = _tanh_grad(cand, d_h * f)
+                d_fh = tf.matmul(d_ah, kernel_h, transpose_b=True)
+                d_af = _sigmoid_grad(f, d_h * (cand - h) + d_fh * h)
+                d_prev = (
+                    d_h
+                    + (d_fh - d_h) * f
+                    + tf.matmul(d_af, kernel_f, transpose_b=True)
+                )
+                return [d_prev], accs, [d_af, d_ah]
+
+            (d_h0,), _, (d_af, d_ah) = _backward(
+                core,
+                d_hs,
+                [tf.zeros_like(h0)],
+                [],
+                [saved[1], saved[3], saved[4]],
+                [shape, shape],
+                mask,
+                length,
+            )
+            return (
+                d_af,
+                d_ah,
+                d_h0,
+                _outer(saved[1].stack(), d_af),
+                _outer(saved[2].stack(), d_ah),
+            )
+
+        return hs, grad
+
+    return run(x_f, x_h, h0, kernel_f, kernel_h)
+
+
+def peephole_lstm_sequence(x, h0, c0, kernel, peephole, mask=None):
+    """Peephole LSTM; returns ``(every h_t time-major, c_T)``."""
+    import tensorflow as tf
+
+    units = kernel.shape[0]
+    shape = [h0.shape[0], units]
+    length = _length(x)
+
+    @tf.custom_gradient
+    def run(x, h0, c0, kernel, peephole):
+        p_i, p_f, p_o = tf.split(peephole, 3)
+
+        def step(carry, inputs):
+            h, c = carry
+            z = inputs[0] + tf.matmul(h, kernel)
+            z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+            i = tf.sigmoid(z_i + p_i * c)
+            f = tf.sigmoid(z_f + p_f * c)
+            g = tf.tanh(z_c)
+            c_new = f * c + i * g
+            o = tf.sigmoid(z_o + p_o * c_new)
+            tc = tf.tanh(c_new)
+            h_new = o * tc
+            valid = inputs[1] if mask is not None else None
+            h_new = _keep(valid, h_new, h)
+            kept_c = _keep(valid, c_new, c)
+            return [h_new, kept_c], [h_new, h, c, c_new, i, f, g, o, tc]
+
+        (_, c_last), saved = _scan(
+            step, [h0, c0], _time_inputs([x], mask), [shape] * 9, length
+        )
+        hs = saved[0].stack()
+
+        def grad(d_hs, d_c_last):
+            def core(d, accs, inputs):
+                d_h, d_c = d
+                c, c_new, i, f, g, o, tc = inputs
+                d_zo = _sigmoid_grad(o, d_h * tc)
+                d_c = d_c + _tanh_grad(tc, d_h * o) + d_zo * p_o
+                d_zi = _sigmoid_grad(i, d_c * g)
+                d_zf = _sigmoid_grad(f, d_c * c)
+                d_zc = _tanh_grad(g, d_c * i)
+                d_z = tf.concat([d_zi, d_zf, d_zc, d_zo], -1)
+                d_h_prev = tf.matmul(d_z, kernel, transpose_b=True)
+                d_c_prev = d_c * f + d_zi * p_i + d_zf * p_f
+                a_i, a_f, a_o = accs
+                accs = [a_i + d_zi * c, a_f + d_zf * c, a_o + d_zo * c_new]
+                return [d_h_prev, d_c_prev], accs, [d_z]
+
+            zeros = tf.zeros_like(h0)
+            (d_h0, d_c0), accs, (d_zs,) = _backward(
+                core,
+                d_hs,
+                [zeros, _final_grad(d_c_last, c0)],
+                [zeros] * 3,
+                saved[2:],
+                [[shape[0], 4 * units]],
+                mask,
+                length,
+            )
+            d_peephole = tf.concat([tf.reduce_sum(a, 0) for a in accs], 0)
+            return (
+                d_zs,
+                d_h0,
+                d_c0,
+                _outer(saved[1].stack(), d_zs),
+                d_peephole,
+            )
+
+        return (hs, c_last), grad
+
+    return run(x, h0, c0, kernel, peephole)
+
+
+def layer_norm_lstm_sequence(
+    x, h0, c0, kernel, gamma, cell_gamma, cell_beta, epsilon, mask=None
+):
+    """Layer-normalised LSTM; ``x`` is the normalised input term plus bias.
+
+    Returns ``(every h_t time-major, c_T)``.
+    """
+    import tensorflow as tf
+
+    units = kernel.shape[0]
+    batch = h0.shape[0]
+    shape = [batch, units]
+    length = _length(x)
+
+    @tf.custom_gradient
+    def run(x, h0, c0, kernel, gamma, cell_gamma, cell_beta):
+        def step(carry, inputs):
+            h, c = carry
+            r_hat, r_inv = _moments(tf.matmul(h, kernel), epsilon)
+            z = inputs[0] + r_hat * gamma
+            z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
+            i = tf.sigmoid(z_i)
+            f = tf.sigmoid(z_f)
+            g = tf.tanh(z_c)
+            o = tf.sigmoid(z_o)
+            c_new = f * c + i * g
+            c_hat, c_inv = _moments(c_new, epsilon)
+            tn = tf.tanh(c_hat * cell_gamma + cell_beta)
+            h_new = o * tn
+            valid = inputs[1] if mask is not None else None
+            h_new = _keep(valid, h_new, h)
+            kept_c = _keep(valid, c_new, c)
+            return [h_new, kept_c], [
+                h_new,
+                h,
+                c,
+                r_hat,
+                r_inv,
+                i,
+                f,
+                g,
+                o,
+                c_hat,
+                c_inv,
+                tn,
+            ]
+
+        wide = [batch, 4 * units]
+        column = [batch, 1]
+        shapes = [shape] * 3 + [wide, column] + [shape] * 5 + [column, shape]
+        (_, c_last), saved = _scan(
+            step, [h0, c0], _time_inputs([x], mask), shapes, length
+        )
+        hs = saved[0].stack()
+
+        def grad(d_hs, d_c_last):
+            def core(d, accs, inputs):
+                d_h, d_c = d
+                c, r_hat, r_inv, i, f, g, o, c_hat, c_inv, tn = inputs
+                d_zo = _sigmoid_grad(o, d_h * tn)
+                d_n = _tanh_grad(tn, d_h * o)
+                d_c = d_c + _norm_backward(d_n * cell_gamma, c_hat, c_inv)
+                d_z = tf.concat(
+                    [
+                        _sigmoid_grad(i, d_c * g),
+                        _sigmoid_grad(f, d_c * c),
+                        _tanh_grad(g, d_c * i),
+                        d_zo,
+                    ],
+                    -1,
+                )
+                d_r = _norm_backward(d_z * gamma, r_hat, r_inv)
+                d_h_prev = tf.matmul(d_r, kernel, transpose_b=True)
+                a_g, a_cg, a_cb = accs
+                accs = [a_g + d_z * r_hat, a_cg + d_n * c_hat, a_cb + d_n]
+                return [d_h_prev, d_c * f], accs, [d_z, d_r]
+
+            zeros = tf.zeros_like(h0)
+            (d_h0, d_c0), accs, (d_zs, d_rs) = _backward(
+                core,
+                d_hs,
+                [zeros, _final_grad(d_c_last, c0)],
+                [tf.zeros_like(x[0]), zeros, zeros],
+                saved[2:],
+                [wide, wide],
+                mask,
+                length,
+            )
+            a_g, a_cg, a_cb = (tf.reduce_sum(a, 0) for a in accs)
+            return (
+                d_zs,
+                d_h0,
+                d_c0,
+                _outer(saved[1].stack(), d_rs),
+                a_g,
+                a_cg,
+                a_cb,
+            )
+
+        return (hs, c_last), grad
+
+    return run(x, h0, c0, kernel, gamma, cell_gamma, cell_beta)
+
+
+def layer_norm_gru_sequence(x, h0, kernel, gamma, epsilon, mask=None):
+    """Layer-normalised GRU; ``x`` is the normalised input term plus bias.
+
+    Returns every ``h_t``, time-major.
+    """
+    import tensorflow as tf
+
+    units = kernel.shape[0]
+    batch = h0.shape[0]
+    shape = [batch, units]
+    wide = [batch, 3 * units]
+    length = _length(x)
+
+    @tf.custom_gradient
+    def run(x, h0, kernel, gamma):
+        def step(carry, inputs):
+            h = carry[0]
+            s_hat, s_inv = _moments(tf.matmul(h, kernel), epsilon)
+            s_z, s_r, s_n = tf.split(s_hat * gamma, 3, axis=-1)
+            a_z, a_r, a_n = tf.split(inputs[0], 3, axis=-1)
+            z = tf.sigmoid(a_z + s_z)
+            r = tf.sigmoid(a_r + s_r)
+            n = tf.tanh(a_n + r * s_n)
+            h_new = n + z * (h - n)
+            h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
+            return [h_new], [h_new, h, s_hat, s_inv, z, r, n, s_n]
+
+        shapes = [shape, shape, wide, [batch, 1]] + [shape] * 4
+        _, saved = _scan(step, [h0], _time_inputs([x], mask), shapes, length)
+        hs = saved[0].stack()
+
+        def grad(d_hs):
+            def core(d, accs, inputs):
+                d_h = d[0]
+                h, s_hat, s_inv, z, r, n, s_n = inputs
+                d_az = _sigmoid_grad(z, d_h * (h - n))
+                d_an = _tanh_grad(n, d_h - d_h * z)
+                d_ar = _sigmoid_grad(r, d_an * s_n)
+                d_s = tf.concat([d_az, d_ar, d_an * r], -1)
+                d_sh = _norm_backward(d_s * gamma, s_hat, s_inv)
+                d_prev = d_h * z + tf.matmul(d_sh, kernel, transpose_b=True)
+                accs = [accs[0] + d_s * s_hat]
+                return [d_prev], accs, [tf.concat([d_az, d_ar, d_an], -1), d_sh]
+
+            (d_h0,), (a_g,), (d_as, d_ss) = _backward(
+                core,
+                d_hs,
+                [tf.zeros_like(h0)],
+                [tf.zeros_like(x[0])],
+                saved[1:],
+                [wide, wide],
+                mask,
+                length,
+            )
+            return (
+                d_as,
+                d_h0,
+                _outer(saved[1].stack(), d_ss),
+                tf.reduce_sum(a_g, 0),
+            )
+
+        return hs, grad
+
+    return run(x, h0, kernel, gamma)
+
+
+class FusedLoop:
+    """Mixin of the layers whose cell has a ``fused_sequence`` method.
+
+    On the TensorFlow backend, when the loop is not unrolled, no
+    recurrent-dropout mask is active and the cell uses its default
+    activations, the layer runs the cell's written-out forward and
+    backward loops (this module). Otherwise it runs the general loop of
+    `GatedRNN`, whose gradient TensorFlow derives. Set ``layer.fused =
+    False`` to force the general loop (the tests compare the two).
+    """
+
+    fused = True
+
+    def uses_fused_loop(self, training=False):
+        cell = self.cell
+        return (
+            self.fused
+            and keras.backend.backend() == "tensorflow"
+            and not self.unroll
+            and not (training and cell.recurrent_dropout > 0)
+            and cell.fused_supported()
+        )
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        if not self.uses_fused_loop(training):
+            return super().inner_loop(
+                sequences, initial_state, mask, training=training
+            )
+        cell = self.cell
+        states = list(initial_state)
+        if mask is not None:
+            mask = ops.cast(mask, "bool")
+        if self.go_backwards:
+            sequences = ops.flip(sequences, axis=1)
+            if mask is not None:
+                mask = ops.flip(mask, axis=1)
+        input_mask, _ = cell.dropout_masks(
+            sequences[:, 0, :], states[0], training
+        )
+        if input_mask is not None:
+            sequences = sequences * ops.expand_dims(input_mask, 1)
+        time_mask = None
+        if mask is not None:
+            time_mask = ops.expand_dims(ops.transpose(mask, (1, 0)), -1)
+        hs, new_states = cell.fused_sequence(
+            ops.transpose(sequences, (1, 0, 2)), states, time_mask
+        )
+        outputs = ops.transpose(hs, (1, 0, 2))
+        if mask is None:
+            return outputs[:, -1], outputs, new_states
+        valid = ops.expand_dims(mask, -1)
+        # Before the first valid step the carried output is zero.
+        seen = ops.cumsum(ops.cast(valid, "int32"), axis=1) > 0
+        carried = ops.where(seen, outputs, ops.zeros_like(outputs))
+        if self.zero_output_for_mask:
+            outputs = ops.where(valid, outputs, ops.zeros_like(outputs))
+        else:
+            outputs = carried
+        return carried[:, -1], outputs, new_states
+
+
+def default_activations(cell):
+    """Whether ``cell`` uses ``tanh`` and ``sigmoid`` (the fused loops')."""
+    activation = getattr(cell, "activation", keras.activations.tanh)
+    gate = getattr(cell, "recurrent_activation", keras.activations.sigmoid)
+    return (
+        activation is keras.activations.tanh
+        and gate is keras.activations.sigmoid
+    )
