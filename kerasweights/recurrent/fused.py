@@ -409,25 +409,43 @@ def peephole_lstm_sequence(x, h0, c0, kernel, peephole, mask=None):
 
 
 def layer_norm_lstm_sequence(
-    x, h0, c0, kernel, gamma, cell_gamma, cell_beta, epsilon, mask=None
+    xw,
+    h0,
+    c0,
+    kernel,
+    input_gamma,
+    bias,
+    gamma,
+    cell_gamma,
+    cell_beta,
+    epsilon,
+    mask=None,
 ):
-    """Layer-normalised LSTM; ``x`` is the normalised input term plus bias.
+    """Layer-normalised LSTM from the raw input products ``xw = x W``.
 
-    Returns ``(every h_t time-major, c_T)``.
+    Both normalisations of the gate term, ``LN(x W; g_x) + LN(U h; g_h)
+    + b``, run inside the loops on one step's tensors (cheaper on CPU than
+    normalising the whole sequence at once). Returns ``(every h_t
+    time-major, c_T)``.
     """
     import tensorflow as tf
 
     units = kernel.shape[0]
     batch = h0.shape[0]
     shape = [batch, units]
-    length = _length(x)
+    wide = [batch, 4 * units]
+    column = [batch, 1]
+    length = _length(xw)
 
     @tf.custom_gradient
-    def run(x, h0, c0, kernel, gamma, cell_gamma, cell_beta):
+    def run(
+        xw, h0, c0, kernel, input_gamma, bias, gamma, cell_gamma, cell_beta
+    ):
         def step(carry, inputs):
             h, c = carry
+            x_hat, x_inv = _moments(inputs[0], epsilon)
             r_hat, r_inv = _moments(tf.matmul(h, kernel), epsilon)
-            z = inputs[0] + r_hat * gamma
+            z = x_hat * input_gamma + r_hat * gamma + bias
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
             i = tf.sigmoid(z_i)
             f = tf.sigmoid(z_f)
@@ -440,33 +458,21 @@ def layer_norm_lstm_sequence(
             valid = inputs[1] if mask is not None else None
             h_new = _keep(valid, h_new, h)
             kept_c = _keep(valid, c_new, c)
-            return [h_new, kept_c], [
-                h_new,
-                h,
-                c,
-                r_hat,
-                r_inv,
-                i,
-                f,
-                g,
-                o,
-                c_hat,
-                c_inv,
-                tn,
-            ]
+            saved = [h_new, h, c, x_hat, x_inv, r_hat, r_inv]
+            return [h_new, kept_c], saved + [i, f, g, o, c_hat, c_inv, tn]
 
-        wide = [batch, 4 * units]
-        column = [batch, 1]
-        shapes = [shape] * 3 + [wide, column] + [shape] * 5 + [column, shape]
+        shapes = [shape] * 3 + [wide, column] * 2 + [shape] * 5
+        shapes += [column, shape]
         (_, c_last), saved = _scan(
-            step, [h0, c0], _time_inputs([x], mask), shapes, length
+            step, [h0, c0], _time_inputs([xw], mask), shapes, length
         )
         hs = saved[0].stack()
 
         def grad(d_hs, d_c_last):
             def core(d, accs, inputs):
                 d_h, d_c = d
-                c, r_hat, r_inv, i, f, g, o, c_hat, c_inv, tn = inputs
+                (c, x_hat, x_inv, r_hat, r_inv) = inputs[:5]
+                i, f, g, o, c_hat, c_inv, tn = inputs[5:]
                 d_zo = _sigmoid_grad(o, d_h * tn)
                 d_n = _tanh_grad(tn, d_h * o)
                 d_c = d_c + _norm_backward(d_n * cell_gamma, c_hat, c_inv)
@@ -479,29 +485,39 @@ def layer_norm_lstm_sequence(
                     ],
                     -1,
                 )
+                d_x = _norm_backward(d_z * input_gamma, x_hat, x_inv)
                 d_r = _norm_backward(d_z * gamma, r_hat, r_inv)
                 d_h_prev = tf.matmul(d_r, kernel, transpose_b=True)
-                a_g, a_cg, a_cb = accs
-                accs = [a_g + d_z * r_hat, a_cg + d_n * c_hat, a_cb + d_n]
-                return [d_h_prev, d_c * f], accs, [d_z, d_r]
+                a_x, a_b, a_g, a_cg, a_cb = accs
+                accs = [
+                    a_x + d_z * x_hat,
+                    a_b + d_z,
+                    a_g + d_z * r_hat,
+                    a_cg + d_n * c_hat,
+                    a_cb + d_n,
+                ]
+                return [d_h_prev, d_c * f], accs, [d_x, d_r]
 
             zeros = tf.zeros_like(h0)
-            (d_h0, d_c0), accs, (d_zs, d_rs) = _backward(
+            wide_zeros = tf.zeros_like(xw[0])
+            (d_h0, d_c0), accs, (d_xs, d_rs) = _backward(
                 core,
                 d_hs,
                 [zeros, _final_grad(d_c_last, c0)],
-                [tf.zeros_like(x[0]), zeros, zeros],
+                [wide_zeros] * 3 + [zeros] * 2,
                 saved[2:],
                 [wide, wide],
                 mask,
                 length,
             )
-            a_g, a_cg, a_cb = (tf.reduce_sum(a, 0) for a in accs)
+            a_x, a_b, a_g, a_cg, a_cb = (tf.reduce_sum(a, 0) for a in accs)
             return (
-                d_zs,
+                d_xs,
                 d_h0,
                 d_c0,
                 _outer(saved[1].stack(), d_rs),
+                a_x,
+                a_b,
                 a_g,
                 a_cg,
                 a_cb,
@@ -509,13 +525,18 @@ def layer_norm_lstm_sequence(
 
         return (hs, c_last), grad
 
-    return run(x, h0, c0, kernel, gamma, cell_gamma, cell_beta)
+    return run(
+        xw, h0, c0, kernel, input_gamma, bias, gamma, cell_gamma, cell_beta
+    )
 
 
-def layer_norm_gru_sequence(x, h0, kernel, gamma, epsilon, mask=None):
-    """Layer-normalised GRU; ``x`` is the normalised input term plus bias.
+def layer_norm_gru_sequence(
+    xw, h0, kernel, input_gamma, bias, gamma, epsilon, mask=None
+):
+    """Layer-normalised GRU from the raw input products ``xw = x W``.
 
-    Returns every ``h_t``, time-major.
+    Both normalisations run inside the loops (see
+    `layer_norm_lstm_sequence`). Returns every ``h_t``, time-major.
     """
     import tensorflow as tf
 
@@ -523,59 +544,68 @@ def layer_norm_gru_sequence(x, h0, kernel, gamma, epsilon, mask=None):
     batch = h0.shape[0]
     shape = [batch, units]
     wide = [batch, 3 * units]
-    length = _length(x)
+    column = [batch, 1]
+    length = _length(xw)
 
     @tf.custom_gradient
-    def run(x, h0, kernel, gamma):
+    def run(xw, h0, kernel, input_gamma, bias, gamma):
         def step(carry, inputs):
             h = carry[0]
+            x_hat, x_inv = _moments(inputs[0], epsilon)
             s_hat, s_inv = _moments(tf.matmul(h, kernel), epsilon)
             s_z, s_r, s_n = tf.split(s_hat * gamma, 3, axis=-1)
-            a_z, a_r, a_n = tf.split(inputs[0], 3, axis=-1)
+            a_z, a_r, a_n = tf.split(x_hat * input_gamma + bias, 3, axis=-1)
             z = tf.sigmoid(a_z + s_z)
             r = tf.sigmoid(a_r + s_r)
             n = tf.tanh(a_n + r * s_n)
             h_new = n + z * (h - n)
             h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
-            return [h_new], [h_new, h, s_hat, s_inv, z, r, n, s_n]
+            saved = [h_new, h, x_hat, x_inv, s_hat, s_inv]
+            return [h_new], saved + [z, r, n, s_n]
 
-        shapes = [shape, shape, wide, [batch, 1]] + [shape] * 4
-        _, saved = _scan(step, [h0], _time_inputs([x], mask), shapes, length)
+        shapes = [shape, shape] + [wide, column] * 2 + [shape] * 4
+        _, saved = _scan(step, [h0], _time_inputs([xw], mask), shapes, length)
         hs = saved[0].stack()
 
         def grad(d_hs):
             def core(d, accs, inputs):
                 d_h = d[0]
-                h, s_hat, s_inv, z, r, n, s_n = inputs
+                h, x_hat, x_inv, s_hat, s_inv, z, r, n, s_n = inputs
                 d_az = _sigmoid_grad(z, d_h * (h - n))
                 d_an = _tanh_grad(n, d_h - d_h * z)
                 d_ar = _sigmoid_grad(r, d_an * s_n)
+                d_a = tf.concat([d_az, d_ar, d_an], -1)
                 d_s = tf.concat([d_az, d_ar, d_an * r], -1)
+                d_x = _norm_backward(d_a * input_gamma, x_hat, x_inv)
                 d_sh = _norm_backward(d_s * gamma, s_hat, s_inv)
                 d_prev = d_h * z + tf.matmul(d_sh, kernel, transpose_b=True)
-                accs = [accs[0] + d_s * s_hat]
-                return [d_prev], accs, [tf.concat([d_az, d_ar, d_an], -1), d_sh]
+                a_x, a_b, a_g = accs
+                accs = [a_x + d_a * x_hat, a_b + d_a, a_g + d_s * s_hat]
+                return [d_prev], accs, [d_x, d_sh]
 
-            (d_h0,), (a_g,), (d_as, d_ss) = _backward(
+            (d_h0,), accs, (d_xs, d_ss) = _backward(
                 core,
                 d_hs,
                 [tf.zeros_like(h0)],
-                [tf.zeros_like(x[0])],
+                [tf.zeros_like(xw[0])] * 3,
                 saved[1:],
                 [wide, wide],
                 mask,
                 length,
             )
+            a_x, a_b, a_g = (tf.reduce_sum(a, 0) for a in accs)
             return (
-                d_as,
+                d_xs,
                 d_h0,
                 _outer(saved[1].stack(), d_ss),
-                tf.reduce_sum(a_g, 0),
+                a_x,
+                a_b,
+                a_g,
             )
 
         return hs, grad
 
-    return run(x, h0, kernel, gamma)
+    return run(xw, h0, kernel, input_gamma, bias, gamma)
 
 
 class FusedLoop:

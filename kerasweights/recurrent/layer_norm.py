@@ -206,13 +206,15 @@ class LayerNormLSTMCell(_LayerNormCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        x = self.project(sequences)[0]
-        dtype = x.dtype
+        xw = ops.matmul(sequences, self.kernel)
+        dtype = xw.dtype
         hs, c_last = layer_norm_lstm_sequence(
-            x,
+            xw,
             states[0],
             states[1],
             ops.cast(self.recurrent_kernel, dtype),
+            ops.cast(self.input_gamma, dtype),
+            ops.cast(self.bias, dtype),
             ops.cast(self.recurrent_gamma, dtype),
             ops.cast(self.cell_gamma, dtype),
             ops.cast(self.cell_beta, dtype),
@@ -283,13 +285,14 @@ class LayerNormGRUCell(_LayerNormCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        # The whole normalised input term; `project` would split it.
-        x = _LayerNormCell.project(self, sequences)[0]
-        dtype = x.dtype
+        xw = ops.matmul(sequences, self.kernel)
+        dtype = xw.dtype
         hs = layer_norm_gru_sequence(
-            x,
+            xw,
             states[0],
             ops.cast(self.recurrent_kernel, dtype),
+            ops.cast(self.input_gamma, dtype),
+            ops.cast(self.bias, dtype),
             ops.cast(self.recurrent_gamma, dtype),
             self.layer_norm_epsilon,
             mask,
