@@ -204,6 +204,23 @@ def _backward(core, d_hs, states, accumulators, arrays, shapes, mask, length):
     return carry[:n], carry[n:], [o.stack() for o in outs]
 
 
+def _zeros(h0, width):
+    """Zeros of shape ``(batch, width)``."""
+    import tensorflow as tf
+
+    return tf.zeros(tf.concat([tf.shape(h0)[:1], [width]], 0), h0.dtype)
+
+
+def _input_grads(x, kernel_in, d_xw):
+    """Gradients of ``x`` and ``kernel_in`` through ``xw = x kernel_in``."""
+    import tensorflow as tf
+
+    d_x = tf.matmul(
+        tf.reshape(d_xw, [-1, d_xw.shape[-1]]), kernel_in, transpose_b=True
+    )
+    return tf.reshape(d_x, tf.shape(x)), _outer(x, d_xw)
+
+
 def _time_inputs(tensors, mask):
     return list(tensors) + ([mask] if mask is not None else [])
 
@@ -214,8 +231,8 @@ def _final_grad(grad, like):
     return tf.zeros_like(like) if grad is None else grad
 
 
-def janet_sequence(x, h0, kernel, beta, mask=None):
-    """JANET states for time-major projected inputs ``x`` ``(T, B, 2U)``.
+def janet_sequence(x, h0, kernel_in, bias, kernel, beta, mask=None):
+    """JANET states for time-major inputs ``x`` ``(T, B, features)``.
 
     ``mask``: ``(T, B, 1)`` booleans or ``None``. Returns every ``h_t``,
     time-major.
@@ -227,10 +244,10 @@ def janet_sequence(x, h0, kernel, beta, mask=None):
     length = _length(x)
 
     @tf.custom_gradient
-    def run(x, h0, kernel):
+    def run(x, h0, kernel_in, bias, kernel):
         def step(carry, inputs):
             h = carry[0]
-            z = inputs[0] + tf.matmul(h, kernel)
+            z = tf.matmul(inputs[0], kernel_in) + tf.matmul(h, kernel) + bias
             s, c = tf.split(z, 2, axis=-1)
             f = tf.sigmoid(s)
             i = tf.sigmoid(beta - s)
@@ -251,47 +268,55 @@ def janet_sequence(x, h0, kernel, beta, mask=None):
                 d_s = _sigmoid_grad(f, d_h * h) - _sigmoid_grad(i, d_h * g)
                 d_z = tf.concat([d_s, _tanh_grad(g, d_h * i)], -1)
                 d_prev = d_h * f + tf.matmul(d_z, kernel, transpose_b=True)
-                return [d_prev], accs, [d_z]
+                return [d_prev], [accs[0] + d_z], [d_z]
 
-            (d_h0,), _, (d_zs,) = _backward(
+            (d_h0,), (d_bias,), (d_zs,) = _backward(
                 core,
                 d_hs,
                 [tf.zeros_like(h0)],
-                [],
+                [_zeros(h0, 2 * units)],
                 saved[1:],
                 [[shape[0], 2 * units]],
                 mask,
                 length,
             )
-            return d_zs, d_h0, _outer(saved[1].stack(), d_zs)
+            d_x, d_kernel_in = _input_grads(x, kernel_in, d_zs)
+            return (
+                d_x,
+                d_h0,
+                d_kernel_in,
+                tf.reduce_sum(d_bias, 0),
+                _outer(saved[1].stack(), d_zs),
+            )
 
         return hs, grad
 
-    return run(x, h0, kernel)
+    return run(x, h0, kernel_in, bias, kernel)
 
 
-def mgu_sequence(x_f, x_h, h0, kernel_f, kernel_h, mask=None):
-    """MGU states for time-major projected gate and candidate inputs."""
+def mgu_sequence(x, h0, kernel_in, bias, kernel_f, kernel_h, mask=None):
+    """MGU states for time-major inputs ``x`` ``(T, B, features)``."""
     import tensorflow as tf
 
     shape = [h0.shape[0], kernel_f.shape[0]]
-    length = _length(x_f)
+    length = _length(x)
 
     @tf.custom_gradient
-    def run(x_f, x_h, h0, kernel_f, kernel_h):
+    def run(x, h0, kernel_in, bias, kernel_f, kernel_h):
         def step(carry, inputs):
             h = carry[0]
-            f = tf.sigmoid(inputs[0] + tf.matmul(h, kernel_f))
+            x_f, x_h = tf.split(tf.matmul(inputs[0], kernel_in) + bias, 2, -1)
+            f = tf.sigmoid(x_f + tf.matmul(h, kernel_f))
             fh = f * h
-            cand = tf.tanh(inputs[1] + tf.matmul(fh, kernel_h))
+            cand = tf.tanh(x_h + tf.matmul(fh, kernel_h))
             h_new = h + f * (cand - h)
-            h_new = _keep(inputs[2] if mask is not None else None, h_new, h)
+            h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
             return [h_new], [h_new, h, fh, f, cand]
 
         _, saved = _scan(
             step,
             [h0],
-            _time_inputs([x_f, x_h], mask),
+            _time_inputs([x], mask),
             [shape] * 5,
             length,
         )
@@ -309,32 +334,37 @@ def mgu_sequence(x_f, x_h, h0, kernel_f, kernel_h, mask=None):
                     + (d_fh - d_h) * f
                     + tf.matmul(d_af, kernel_f, transpose_b=True)
                 )
-                return [d_prev], accs, [d_af, d_ah]
+                d_a = tf.concat([d_af, d_ah], -1)
+                return [d_prev], [accs[0] + d_a], [d_af, d_ah, d_a]
 
-            (d_h0,), _, (d_af, d_ah) = _backward(
+            (d_h0,), (d_bias,), (d_af, d_ah, d_a) = _backward(
                 core,
                 d_hs,
                 [tf.zeros_like(h0)],
-                [],
+                [_zeros(h0, 2 * shape[1])],
                 [saved[1], saved[3], saved[4]],
-                [shape, shape],
+                [shape, shape, [shape[0], 2 * shape[1]]],
                 mask,
                 length,
             )
+            d_x, d_kernel_in = _input_grads(x, kernel_in, d_a)
             return (
-                d_af,
-                d_ah,
+                d_x,
                 d_h0,
+                d_kernel_in,
+                tf.reduce_sum(d_bias, 0),
                 _outer(saved[1].stack(), d_af),
                 _outer(saved[2].stack(), d_ah),
             )
 
         return hs, grad
 
-    return run(x_f, x_h, h0, kernel_f, kernel_h)
+    return run(x, h0, kernel_in, bias, kernel_f, kernel_h)
 
 
-def peephole_lstm_sequence(x, h0, c0, kernel, peephole, mask=None):
+def peephole_lstm_sequence(
+    x, h0, c0, kernel_in, bias, kernel, peephole, mask=None
+):
     """Peephole LSTM; returns ``(every h_t time-major, c_T)``."""
     import tensorflow as tf
 
@@ -343,12 +373,12 @@ def peephole_lstm_sequence(x, h0, c0, kernel, peephole, mask=None):
     length = _length(x)
 
     @tf.custom_gradient
-    def run(x, h0, c0, kernel, peephole):
+    def run(x, h0, c0, kernel_in, bias, kernel, peephole):
         p_i, p_f, p_o = tf.split(peephole, 3)
 
         def step(carry, inputs):
             h, c = carry
-            z = inputs[0] + tf.matmul(h, kernel)
+            z = tf.matmul(inputs[0], kernel_in) + tf.matmul(h, kernel) + bias
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
             i = tf.sigmoid(z_i + p_i * c)
             f = tf.sigmoid(z_f + p_f * c)
@@ -379,8 +409,13 @@ def peephole_lstm_sequence(x, h0, c0, kernel, peephole, mask=None):
                 d_z = tf.concat([d_zi, d_zf, d_zc, d_zo], -1)
                 d_h_prev = tf.matmul(d_z, kernel, transpose_b=True)
                 d_c_prev = d_c * f + d_zi * p_i + d_zf * p_f
-                a_i, a_f, a_o = accs
-                accs = [a_i + d_zi * c, a_f + d_zf * c, a_o + d_zo * c_new]
+                a_i, a_f, a_o, a_b = accs
+                accs = [
+                    a_i + d_zi * c,
+                    a_f + d_zf * c,
+                    a_o + d_zo * c_new,
+                    a_b + d_z,
+                ]
                 return [d_h_prev, d_c_prev], accs, [d_z]
 
             zeros = tf.zeros_like(h0)
@@ -388,30 +423,35 @@ def peephole_lstm_sequence(x, h0, c0, kernel, peephole, mask=None):
                 core,
                 d_hs,
                 [zeros, _final_grad(d_c_last, c0)],
-                [zeros] * 3,
+                [zeros] * 3 + [_zeros(h0, 4 * units)],
                 saved[2:],
                 [[shape[0], 4 * units]],
                 mask,
                 length,
             )
-            d_peephole = tf.concat([tf.reduce_sum(a, 0) for a in accs], 0)
+            sums = [tf.reduce_sum(a, 0) for a in accs]
+            d_peephole = tf.concat(sums[:3], 0)
+            d_x, d_kernel_in = _input_grads(x, kernel_in, d_zs)
             return (
-                d_zs,
+                d_x,
                 d_h0,
                 d_c0,
+                d_kernel_in,
+                sums[3],
                 _outer(saved[1].stack(), d_zs),
                 d_peephole,
             )
 
         return (hs, c_last), grad
 
-    return run(x, h0, c0, kernel, peephole)
+    return run(x, h0, c0, kernel_in, bias, kernel, peephole)
 
 
 def layer_norm_lstm_sequence(
-    xw,
+    x,
     h0,
     c0,
+    kernel_in,
     kernel,
     input_gamma,
     bias,
@@ -421,7 +461,7 @@ def layer_norm_lstm_sequence(
     epsilon,
     mask=None,
 ):
-    """Layer-normalised LSTM from the raw input products ``xw = x W``.
+    """Layer-normalised LSTM for time-major inputs ``x``.
 
     Both normalisations of the gate term, ``LN(x W; g_x) + LN(U h; g_h)
     + b``, run inside the loops on one step's tensors (cheaper on CPU than
@@ -435,15 +475,24 @@ def layer_norm_lstm_sequence(
     shape = [batch, units]
     wide = [batch, 4 * units]
     column = [batch, 1]
-    length = _length(xw)
+    length = _length(x)
 
     @tf.custom_gradient
     def run(
-        xw, h0, c0, kernel, input_gamma, bias, gamma, cell_gamma, cell_beta
+        x,
+        h0,
+        c0,
+        kernel_in,
+        kernel,
+        input_gamma,
+        bias,
+        gamma,
+        cell_gamma,
+        cell_beta,
     ):
         def step(carry, inputs):
             h, c = carry
-            x_hat, x_inv = _moments(inputs[0], epsilon)
+            x_hat, x_inv = _moments(tf.matmul(inputs[0], kernel_in), epsilon)
             r_hat, r_inv = _moments(tf.matmul(h, kernel), epsilon)
             z = x_hat * input_gamma + r_hat * gamma + bias
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
@@ -464,7 +513,7 @@ def layer_norm_lstm_sequence(
         shapes = [shape] * 3 + [wide, column] * 2 + [shape] * 5
         shapes += [column, shape]
         (_, c_last), saved = _scan(
-            step, [h0, c0], _time_inputs([xw], mask), shapes, length
+            step, [h0, c0], _time_inputs([x], mask), shapes, length
         )
         hs = saved[0].stack()
 
@@ -499,7 +548,7 @@ def layer_norm_lstm_sequence(
                 return [d_h_prev, d_c * f], accs, [d_x, d_r]
 
             zeros = tf.zeros_like(h0)
-            wide_zeros = tf.zeros_like(xw[0])
+            wide_zeros = _zeros(h0, 4 * units)
             (d_h0, d_c0), accs, (d_xs, d_rs) = _backward(
                 core,
                 d_hs,
@@ -511,10 +560,12 @@ def layer_norm_lstm_sequence(
                 length,
             )
             a_x, a_b, a_g, a_cg, a_cb = (tf.reduce_sum(a, 0) for a in accs)
+            d_x, d_kernel_in = _input_grads(x, kernel_in, d_xs)
             return (
-                d_xs,
+                d_x,
                 d_h0,
                 d_c0,
+                d_kernel_in,
                 _outer(saved[1].stack(), d_rs),
                 a_x,
                 a_b,
@@ -526,14 +577,23 @@ def layer_norm_lstm_sequence(
         return (hs, c_last), grad
 
     return run(
-        xw, h0, c0, kernel, input_gamma, bias, gamma, cell_gamma, cell_beta
+        x,
+        h0,
+        c0,
+        kernel_in,
+        kernel,
+        input_gamma,
+        bias,
+        gamma,
+        cell_gamma,
+        cell_beta,
     )
 
 
 def layer_norm_gru_sequence(
-    xw, h0, kernel, input_gamma, bias, gamma, epsilon, mask=None
+    x, h0, kernel_in, kernel, input_gamma, bias, gamma, epsilon, mask=None
 ):
-    """Layer-normalised GRU from the raw input products ``xw = x W``.
+    """Layer-normalised GRU for time-major inputs ``x``.
 
     Both normalisations run inside the loops (see
     `layer_norm_lstm_sequence`). Returns every ``h_t``, time-major.
@@ -545,13 +605,13 @@ def layer_norm_gru_sequence(
     shape = [batch, units]
     wide = [batch, 3 * units]
     column = [batch, 1]
-    length = _length(xw)
+    length = _length(x)
 
     @tf.custom_gradient
-    def run(xw, h0, kernel, input_gamma, bias, gamma):
+    def run(x, h0, kernel_in, kernel, input_gamma, bias, gamma):
         def step(carry, inputs):
             h = carry[0]
-            x_hat, x_inv = _moments(inputs[0], epsilon)
+            x_hat, x_inv = _moments(tf.matmul(inputs[0], kernel_in), epsilon)
             s_hat, s_inv = _moments(tf.matmul(h, kernel), epsilon)
             s_z, s_r, s_n = tf.split(s_hat * gamma, 3, axis=-1)
             a_z, a_r, a_n = tf.split(x_hat * input_gamma + bias, 3, axis=-1)
@@ -564,7 +624,7 @@ def layer_norm_gru_sequence(
             return [h_new], saved + [z, r, n, s_n]
 
         shapes = [shape, shape] + [wide, column] * 2 + [shape] * 4
-        _, saved = _scan(step, [h0], _time_inputs([xw], mask), shapes, length)
+        _, saved = _scan(step, [h0], _time_inputs([x], mask), shapes, length)
         hs = saved[0].stack()
 
         def grad(d_hs):
@@ -587,16 +647,18 @@ def layer_norm_gru_sequence(
                 core,
                 d_hs,
                 [tf.zeros_like(h0)],
-                [tf.zeros_like(xw[0])] * 3,
+                [_zeros(h0, 3 * units)] * 3,
                 saved[1:],
                 [wide, wide],
                 mask,
                 length,
             )
             a_x, a_b, a_g = (tf.reduce_sum(a, 0) for a in accs)
+            d_x, d_kernel_in = _input_grads(x, kernel_in, d_xs)
             return (
-                d_xs,
+                d_x,
                 d_h0,
+                d_kernel_in,
                 _outer(saved[1].stack(), d_ss),
                 a_x,
                 a_b,
@@ -605,7 +667,7 @@ def layer_norm_gru_sequence(
 
         return hs, grad
 
-    return run(xw, h0, kernel, input_gamma, bias, gamma)
+    return run(x, h0, kernel_in, kernel, input_gamma, bias, gamma)
 
 
 class FusedLoop:

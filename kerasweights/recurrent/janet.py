@@ -181,9 +181,16 @@ class JANETCell(GatedCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        x = self.project(sequences)[0]
-        kernel = ops.cast(self.recurrent_kernel, x.dtype)
-        hs = janet_sequence(x, states[0], kernel, self.beta, mask)
+        dtype = sequences.dtype
+        hs = janet_sequence(
+            sequences,
+            states[0],
+            ops.cast(self.kernel, dtype),
+            ops.cast(self.bias, dtype),
+            ops.cast(self.recurrent_kernel, dtype),
+            self.beta,
+            mask,
+        )
         return hs, [hs[-1]]
 
     def get_config(self):

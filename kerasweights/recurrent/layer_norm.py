@@ -206,12 +206,12 @@ class LayerNormLSTMCell(_LayerNormCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        xw = ops.matmul(sequences, self.kernel)
-        dtype = xw.dtype
+        dtype = sequences.dtype
         hs, c_last = layer_norm_lstm_sequence(
-            xw,
+            sequences,
             states[0],
             states[1],
+            ops.cast(self.kernel, dtype),
             ops.cast(self.recurrent_kernel, dtype),
             ops.cast(self.input_gamma, dtype),
             ops.cast(self.bias, dtype),
@@ -285,11 +285,11 @@ class LayerNormGRUCell(_LayerNormCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        xw = ops.matmul(sequences, self.kernel)
-        dtype = xw.dtype
+        dtype = sequences.dtype
         hs = layer_norm_gru_sequence(
-            xw,
+            sequences,
             states[0],
+            ops.cast(self.kernel, dtype),
             ops.cast(self.recurrent_kernel, dtype),
             ops.cast(self.input_gamma, dtype),
             ops.cast(self.bias, dtype),

@@ -143,13 +143,14 @@ class MGUCell(GatedCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        x_f, x_h = self.project(sequences)
+        dtype = sequences.dtype
         hs = mgu_sequence(
-            x_f,
-            x_h,
+            sequences,
             states[0],
-            ops.cast(self.recurrent_kernel_f, x_f.dtype),
-            ops.cast(self.recurrent_kernel_h, x_f.dtype),
+            ops.cast(self.kernel, dtype),
+            ops.cast(self.bias, dtype),
+            ops.cast(self.recurrent_kernel_f, dtype),
+            ops.cast(self.recurrent_kernel_h, dtype),
             mask,
         )
         return hs, [hs[-1]]

@@ -134,13 +134,15 @@ class PeepholeLSTMCell(GatedCell):
 
     def fused_sequence(self, sequences, states, mask):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        x = self.project(sequences)[0]
+        dtype = sequences.dtype
         hs, c_last = peephole_lstm_sequence(
-            x,
+            sequences,
             states[0],
             states[1],
-            ops.cast(self.recurrent_kernel, x.dtype),
-            ops.cast(self.peephole, x.dtype),
+            ops.cast(self.kernel, dtype),
+            ops.cast(self.bias, dtype),
+            ops.cast(self.recurrent_kernel, dtype),
+            ops.cast(self.peephole, dtype),
             mask,
         )
         return hs, [hs[-1], c_last]
