@@ -1,10 +1,22 @@
 """The ``kerasweights`` command.
 
 Each subcommand lives in its own module ``kerasweights.cli.<name>_cmd``,
-which defines ``add_parser(subparsers)`` (cheap: no TensorFlow import) and
+which defines ``add_parser(subparsers)``, optionally ``check(args)``, and
 ``run(args)`` (returns an exit code). Exit codes follow the contract in the
 design: 0 success, 2 bad arguments or bad input (one line naming the value
 and what was expected), 1 a failure of the job itself.
+
+Start-up cost: TensorFlow takes seconds to import. Nothing in this package
+imports it at module level, in ``add_parser`` or in ``check`` (which
+checks the arguments and reads ``--data`` files with NumPy alone); only
+``run`` does. So ``--help``, ``--version`` and argument errors answer
+without TensorFlow once the ``kerasweights`` package itself is imported
+without its start-up (Keras import, plugin discovery): a launcher may put
+the package's module in ``sys.modules`` unexecuted
+(``importlib.util.module_from_spec``) before importing this one, and
+`main` runs the package's start-up just before a command's ``run``. With
+a plain ``import kerasweights`` (the console script today), the start-up
+has already run and nothing changes. See benchmarks/import_time.py.
 """
 
 import argparse
@@ -58,8 +70,34 @@ def build_parser():
     for name in COMMANDS:
         module = importlib.import_module(f"kerasweights.cli.{name}_cmd")
         sub = module.add_parser(subparsers)
-        sub.set_defaults(_run=module.run)
+        sub.set_defaults(_check=getattr(module, "check", None), _run=module.run)
     return parser
+
+
+def _package():
+    """The ``kerasweights`` package with its start-up run.
+
+    A launcher may have imported the package without running its
+    ``__init__`` (so that ``--help`` needs no TensorFlow); run it now,
+    once, into the same module object. Returns the package.
+    """
+    package = sys.modules.get("kerasweights")
+    if package is None:
+        import kerasweights as package
+    if "__version__" not in vars(package):
+        package.__spec__.loader.exec_module(package)
+    return package
+
+
+def _version():
+    """The version, without starting the package when it is deferred."""
+    package = sys.modules.get("kerasweights")
+    version = vars(package).get("__version__") if package else None
+    if version is None:
+        import importlib.metadata
+
+        version = importlib.metadata.version("kerasweights")
+    return version
 
 
 def _one_line(exc):
@@ -74,13 +112,14 @@ def main(argv=None):
         parser = build_parser()
         args = parser.parse_args(argv)
         if args.version:
-            from kerasweights import __version__
-
-            print(f"kerasweights {__version__}")
+            print(f"kerasweights {_version()}")
             return EXIT_OK
         if args.command is None:
             parser.print_help()
             return EXIT_USAGE
+        if args._check is not None:
+            args._check(args)
+        _package()
         return int(args._run(args) or EXIT_OK)
     except UsageError as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)

@@ -263,22 +263,15 @@ def _print_report(report):
         print(f"{label:{width}}  {b:>16}  {a:>16}")
 
 
-def run(args):
-    from kerasweights.cli._data import with_file
-    from kerasweights.compression import compress
-    from kerasweights.compression import write_compressed
-    from kerasweights.errors import InputDataError
+def check(args):
+    """The flags and the --data file, before TensorFlow is imported."""
     from kerasweights.errors import InvalidArgumentError
-    from kerasweights.errors import KerasWeightsWarning
-    from kerasweights.export import check_output_folder
-    from kerasweights.saving import load_model
 
     if args.prune is None and args.quantize is None and args.cluster is None:
         raise InvalidArgumentError(
             "Nothing to do: pass --prune SPARSITY, --quantize int8 or "
             "--cluster N (or several)."
         )
-    given = _read_data(args.data) if args.data else None
     inside = os.path.realpath(args.model)
     out = os.path.realpath(args.outdir)
     if os.path.commonpath([inside, out]) == out:
@@ -286,6 +279,21 @@ def run(args):
             f"The model file {args.model!r} lies inside the output folder "
             f"{args.outdir!r}; choose an output folder outside it."
         )
+    args.data_file = _read_data(args.data) if args.data else None
+
+
+def run(args):
+    from kerasweights.cli._data import with_file
+    from kerasweights.compression import compress
+    from kerasweights.compression import write_compressed
+    from kerasweights.errors import InputDataError
+    from kerasweights.errors import KerasWeightsWarning
+    from kerasweights.export import check_output_folder
+    from kerasweights.saving import load_model
+
+    if not hasattr(args, "data_file"):
+        check(args)
+    given = args.data_file
     model = load_model(args.model, compile=False)
     if given is not None:
         _check_data(given[0], model)

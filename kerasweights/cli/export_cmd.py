@@ -86,14 +86,10 @@ def _positive_int(text):
     return value
 
 
-def run(args):
+def check(args):
+    """The flags and the --data file, before TensorFlow is imported."""
     from kerasweights.cli import UsageError
     from kerasweights.cli._data import read_data_file
-    from kerasweights.cli._data import with_file
-    from kerasweights.errors import InputDataError
-    from kerasweights.export import export_model_file
-    from kerasweights.export.saved_model import ServingModelNote
-    from kerasweights.export.verification import format_signature
 
     if not args.tflite:
         for flag, value in (
@@ -105,9 +101,21 @@ def run(args):
                     f"kerasweights export: {flag} {value} needs --tflite; "
                     "add --tflite or leave it out"
                 )
+    args.data_file = read_data_file(args.data) if args.data else None
+
+
+def run(args):
+    from kerasweights.cli._data import with_file
+    from kerasweights.errors import InputDataError
+    from kerasweights.export import export_model_file
+    from kerasweights.export.saved_model import ServingModelNote
+    from kerasweights.export.verification import format_signature
+
+    if not hasattr(args, "data_file"):
+        check(args)
+    loaded = args.data_file
     data = None
-    if args.data:
-        loaded = read_data_file(args.data)
+    if loaded is not None:
         data = loaded.arrays[None] if loaded.single else loaded.arrays
     with warnings.catch_warnings():
         # The note is printed below from the result, once.

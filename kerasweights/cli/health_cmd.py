@@ -204,9 +204,16 @@ def _read_data(path):
     return data
 
 
-def run(args):
+def check(args):
+    """The flags and the --data file, before TensorFlow is imported."""
     _check_args(args)
-    data = _read_data(args.data)
+    args.data_file = _read_data(args.data)
+
+
+def run(args):
+    if not hasattr(args, "data_file"):
+        check(args)
+    data = args.data_file
     x, y = data.arrays["x"], data.arrays["y"]
 
     import warnings

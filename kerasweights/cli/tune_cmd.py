@@ -8,6 +8,11 @@ __all__ = ["add_parser", "run"]
 
 _TUNERS = ("random", "hyperband", "bayesian", "grid")
 _MODELS = {"conv": ("conv",), "recurrent": ("recurrent",), "both": None}
+# The library's values (kerasweights.tuning.search.MAX_SEED and
+# kerasweights.tuning.devices.STRATEGIES), here so that `check` needs no
+# TensorFlow; tests/cli/test_lazy_start.py pins that they agree.
+_MAX_SEED = 2**32 - 2
+_STRATEGIES = ("auto", "one-device", "mirrored", "tpu")
 
 
 def _names(text):
@@ -275,14 +280,10 @@ def _distributed(args):
     return out
 
 
-def run(args):
-    from rich.console import Console
-
+def check(args):
+    """Every flag that needs no search space, before TensorFlow is
+    imported (a test pins the constants to the library's)."""
     from kerasweights.errors import InvalidArgumentError
-    from kerasweights.tuning import SearchSpace
-    from kerasweights.tuning.display import Display
-    from kerasweights.tuning.search import MAX_SEED
-    from kerasweights.tuning.search import tune
 
     if args.tuner not in _TUNERS:
         import difflib
@@ -298,11 +299,11 @@ def run(args):
             raise InvalidArgumentError(
                 f"{flag} must be a positive integer. Received: {flag} {value}"
             )
-    if not 0 <= args.seed <= MAX_SEED:
+    if not 0 <= args.seed <= _MAX_SEED:
         # The tuner is seeded with seed + 1 (Keras Tuner reads 0 as "no
         # seed"), and NumPy seeds stop at 2**32 - 1.
         raise InvalidArgumentError(
-            f"--seed must be an integer from 0 to {MAX_SEED}. "
+            f"--seed must be an integer from 0 to {_MAX_SEED}. "
             f"Received: --seed {args.seed}"
         )
     if not args.output:
@@ -333,14 +334,23 @@ def run(args):
             "--prune-steps must be a positive integer. Received: "
             f"--prune-steps {args.prune_steps}"
         )
-    if args.strategy is not None:
-        from kerasweights.tuning.devices import STRATEGIES
+    if args.strategy is not None and args.strategy not in _STRATEGIES:
+        raise InvalidArgumentError(
+            f"--strategy must be one of {', '.join(_STRATEGIES)}. "
+            f"Received: --strategy {args.strategy!r}"
+        )
+    _distributed(args)
 
-        if args.strategy not in STRATEGIES:
-            raise InvalidArgumentError(
-                f"--strategy must be one of {', '.join(STRATEGIES)}. "
-                f"Received: --strategy {args.strategy!r}"
-            )
+
+def run(args):
+    from rich.console import Console
+
+    from kerasweights.errors import InvalidArgumentError
+    from kerasweights.tuning import SearchSpace
+    from kerasweights.tuning.display import Display
+    from kerasweights.tuning.search import tune
+
+    check(args)
     distributed = _distributed(args)
 
     verbose = 0 if args.quiet else (2 if args.verbose else 1)
