@@ -64,6 +64,14 @@ VAR_FIELDS = (
 )
 _NV = len(VAR_FIELDS)
 _NS = len(STEP_FIELDS)
+# The raw row on the device (see `GradientTap._stats`, decoded by
+# `GradientTap._decode`): a head (step, loss, loss scale), _FAST numbers
+# per variable, the dead-unit counts of ReLU biases, the saturated
+# fractions, then an exact block of a flag, _EXACT numbers per variable and
+# one more, filled only on a step with a non-finite value.
+_HEAD = 3
+_FAST = 6
+_EXACT = 6
 
 # The callback reads the ring buffer once this many recorded steps are
 # waiting (and at every epoch end): one device read per batch of steps.
@@ -278,7 +286,15 @@ class GradientTap:
 
     def _make_variables(self):
         n_vars = len(self.variables)
-        width = _NS + _NV * n_vars + len(self.saturating)
+        self.relu_order = sorted(self.relu_bias)
+        width = (
+            _HEAD
+            + _FAST * n_vars
+            + len(self.relu_order)
+            + len(self.saturating)
+            + _EXACT * n_vars
+            + 1
+        )
         self.width = width
         init = np.full((self.capacity, width), np.nan, np.float32)
         init[:, 0] = -1.0
@@ -298,14 +314,21 @@ class GradientTap:
         ]
         self.shadow_step = self._variable(-1, "shadow_step", "int64")
         self.shadow_loss = self._variable(np.nan, "shadow_loss")
-        self.ref_loss = self._variable(np.nan, "ref_loss")
-        self.dead_count = {
-            i: self._variable(tf.zeros(shape, "int32"), f"dead_{i}", "int32")
-            for i, shape in self.relu_bias.items()
-        }
-        self.saturation = self._variable(
-            np.zeros(max(1, len(self.saturating)), np.float32), "saturation"
+        # The largest loss of an accepted step, and the loss a step must
+        # not exceed to be accepted (see `LOSS_JUMP`).
+        self.ref_loss = self._variable(-np.inf, "ref_loss")
+        self.loss_limit = self._variable(np.inf, "loss_limit")
+        # Zero-run counters of the units of all ReLU biases, one vector;
+        # `relu_segments` says which bias each unit belongs to.
+        sizes = [int(np.prod(self.relu_bias[p])) for p in self.relu_order]
+        self.relu_segments = np.repeat(np.arange(len(sizes)), sizes)
+        self.dead_count = self._variable(
+            tf.zeros([sum(sizes)], "int32"), "dead", "int32"
         )
+        self.saturation = [
+            self._variable(0.0, f"saturation_{slot}")
+            for slot in range(len(self.saturating))
+        ]
         if self.keep_gradients:
             self.kept = [
                 self._variable(tf.zeros(v.shape, "float32"), f"grad_{i}")
@@ -406,17 +429,13 @@ class GradientTap:
         return tf.cast(tf.reduce_sum(loss), "float32")
 
     def _record_saturation(self, y, slot, low, high):
+        middle = (low + high) / 2.0
+        reach = (high - low) / 2.0 - SATURATION_MARGIN
+
         def record():
-            y32 = tf.cast(y, "float32")
-            sat = tf.logical_or(
-                y32 <= low + SATURATION_MARGIN, y32 >= high - SATURATION_MARGIN
-            )
-            frac = tf.reduce_mean(tf.cast(sat, "float32"))
-            self.saturation.assign(
-                tf.tensor_scatter_nd_update(
-                    self.saturation, [[slot]], tf.reshape(frac, [1])
-                )
-            )
+            # Within SATURATION_MARGIN of either bound.
+            far = tf.abs(tf.cast(y, "float32") - middle) >= reach
+            self.saturation[slot].assign(tf.reduce_mean(_as_float(far)))
             return tf.constant(True)
 
         self._when_recorded(record, lambda: tf.constant(False))
@@ -491,157 +510,166 @@ class GradientTap:
         """Computes one ring-buffer row and stores it, with the recovery
         point and the dead-unit counters.
 
-        On CPU every graph op costs a dispatch, so the common case (all
-        finite) takes a short path: one fused sum of squares per tensor
-        (``l2_loss``), the max, the zero count. Only when something is
-        NaN or Inf does a ``tf.cond`` take the exact, longer path that
-        counts them and leaves them out of the norms. (Compiling these
-        statistics with XLA on their own was slower on CPU: the launch
-        of the compiled cluster costs more than the ops it replaces.)
+        On CPU every graph op costs a dispatch, and so does every node of a
+        ``tf.cond`` branch that is not taken, so the row is built from as
+        few ops as possible: per tensor one fused sum of squares
+        (``l2_loss``), its max and min (the max abs is taken on the host),
+        the zero count, and for the weights the sums of squares of the
+        weights and of the update; all the scalars are stacked in one op.
+        Scaling (the factor 2 of ``l2_loss``, the loss scale) is left to the
+        host. Only when one of these numbers is not finite does a
+        ``tf.cond`` take the exact path (`_exact`), which counts the NaN and
+        Inf entries and takes norms over the finite ones; its branch is a
+        handful of ops on all tensors at once, so the step that does not
+        take it pays little for it.
         """
         n = len(self.variables)
-        nan = tf.constant(np.nan, "float32")
         zero = tf.constant(0.0)
         grads = dict(zip(keys, grads, strict=True))
         g = [grads.get(pos) for pos in range(n)]
+        self.present = np.asarray([x is not None for x in g])
         after = [self._value(v) for v in self.variables]
-        weight_sumsq = tf.stack([_sumsq(b) for b in before])
-        sumsq = tf.stack([zero if x is None else _sumsq(x) for x in g])
-        max_abs = tf.stack(
-            [zero if x is None else tf.reduce_max(tf.abs(x)) for x in g]
-        )
-        zeros = tf.stack(
-            [zero if x is None else _count(tf.equal(x, 0.0)) for x in g]
-        )
-        update_sumsq = tf.stack(
-            [_sumsq(a - b) for a, b in zip(after, before, strict=True)]
-        )
-        all_finite = tf.reduce_all(
-            tf.math.is_finite(
-                tf.concat(
-                    [sumsq, update_sumsq, weight_sumsq, tf.reshape(loss, [1])],
-                    0,
-                )
-            )
-        )
-
-        self._keep_recovery_point(before, sumsq, weight_sumsq, loss)
-
-        def finite():
-            none = tf.zeros([n])
-            return sumsq, max_abs, none, none, none, update_sumsq, weight_sumsq
-
-        def not_finite():
-            # Something is NaN or Inf (or a square overflowed): count
-            # exactly and take norms over finite entries only.
-            ok = tf.reduce_all(
-                tf.stack([tf.reduce_all(tf.math.is_finite(b)) for b in before])
-            )
-            cols = ([], [], [], [], [])
-            for x, a in zip(g, after, strict=True):
-                cols[4].append(_count(tf.logical_not(tf.math.is_finite(a))))
-                if x is None:
-                    for col in cols[:4]:
-                        col.append(zero)
-                    continue
-                clean = tf.where(tf.math.is_finite(x), x, 0.0)
-                cols[0].append(_sumsq(clean))
-                cols[1].append(tf.reduce_max(tf.abs(clean)))
-                cols[2].append(_count(tf.math.is_nan(x)))
-                cols[3].append(_count(tf.math.is_inf(x)))
-            return tuple(tf.stack(col) for col in cols) + (
-                tf.where(ok, update_sumsq, nan),
-                tf.where(ok, weight_sumsq, nan),
-            )
-
-        (sumsq, max_abs, nans, infs, weight_bad, update_sumsq, weight_sumsq) = (
-            tf.cond(all_finite, finite, not_finite)
-        )
-        # A loss-scale optimizer skips a step whose scaled gradients are
-        # not all finite.
-        skipped = tf.logical_and(
-            tf.constant(self.loss_scaled),
-            tf.reduce_sum(nans) + tf.reduce_sum(infs) > 0,
-        )
-        zero_units, dead_units = [], []
+        fast, checked = [], [loss]
         for pos in range(n):
-            if pos not in self.dead_count or g[pos] is None:
-                zero_units.append(nan)
-                dead_units.append(nan)
+            x, b = g[pos], before[pos]
+            weights = tf.nn.l2_loss(b)
+            update = tf.nn.l2_loss(after[pos] - b)
+            checked.append(weights)
+            if x is None:
+                fast += [zero, zero, zero, zero, update, weights]
                 continue
-            is_zero = tf.equal(g[pos], 0.0)
-            counts = self.dead_count[pos]
-            new = tf.where(is_zero, counts + 1, tf.zeros_like(counts))
-            counts.assign(new)
-            zero_units.append(_count(is_zero))
-            dead_units.append(_count(new >= self.dead_steps))
-        per_var = tf.stack(
-            [
-                sumsq / (scale * scale),
-                max_abs / scale,
-                nans,
-                infs,
-                zeros,
-                update_sumsq,
-                weight_sumsq,
-                weight_bad,
-                tf.stack(zero_units),
-                tf.stack(dead_units),
-            ],
-            axis=1,
-        )
-        present = [x is not None for x in g]
-        if not all(present):
-            per_var = tf.where(np.asarray(present)[:, None], per_var, nan)
-        head = tf.stack(
-            [
-                tf.cast(self.counter, "float32"),
-                loss,
-                scale,
-                tf.cast(skipped, "float32"),
+            sumsq = tf.nn.l2_loss(x)
+            checked.append(sumsq)
+            # Half the number of non-zero entries (sign is 0 or +-1).
+            fast += [
+                sumsq,
+                tf.reduce_max(x),
+                tf.reduce_min(x),
+                tf.nn.l2_loss(tf.sign(x)),
+                update,
+                weights,
             ]
+        count = self.counter.read_value()
+        pieces = [tf.stack([tf.cast(count, "float32"), loss, scale] + fast)]
+        if self.relu_order:
+            pieces.append(self._dead_units(g))
+        pieces += [tf.reshape(s.read_value(), [1]) for s in self.saturation]
+        row = tf.concat(pieces, 0)
+        exact = tf.cond(
+            tf.reduce_all(tf.math.is_finite(row)),
+            lambda: tf.zeros([_EXACT * n + 1]),
+            lambda: self._exact(g, after),
         )
-        pieces = [head, tf.reshape(per_var, [-1])]
-        if self.saturating:
-            pieces.append(self.saturation.read_value())
-        row = tf.concat(pieces, axis=0)
+        # The loss and the gradients of this step were computed at the
+        # weights before its update: they vouch for those weights as the
+        # recovery point. The sum is finite only when every term is.
+        self._keep_recovery_point(before, tf.add_n(checked), loss, count)
         if self.keep_gradients:
             for pos, x in enumerate(g):
                 if x is not None:
                     self.kept[pos].assign(x / scale)
-            self.kept_step.assign(self.counter)
-        slot = tf.cast(
-            (self.counter // self.every_n_steps) % self.capacity, "int32"
-        )
-        self.buffer.assign(
-            tf.tensor_scatter_nd_update(
-                self.buffer.read_value(), [[slot]], tf.reshape(row, [1, -1])
+            self.kept_step.assign(count)
+        slot = tf.cast((count // self.every_n_steps) % self.capacity, "int32")
+        row = tf.reshape(tf.concat([row, exact], 0), [1, -1])
+        if tf.distribute.has_strategy():
+            # A distributed (on-read) variable cannot be scattered into.
+            self.buffer.assign(
+                tf.tensor_scatter_nd_update(
+                    self.buffer.read_value(), tf.reshape(slot, [1, 1]), row
+                )
             )
-        )
+        else:
+            self.buffer.scatter_update(
+                tf.IndexedSlices(row, tf.reshape(slot, [1]))
+            )
         return tf.constant(True)
 
-    def _keep_recovery_point(self, before, sumsq, weight_sumsq, loss):
+    def _dead_units(self, g):
+        """Updates the zero-run counters of the ReLU biases (all in one
+        vector); returns how many units of each bias are dead."""
+        bias = tf.concat(
+            [
+                tf.zeros(self.relu_bias[pos]) if g[pos] is None else g[pos]
+                for pos in self.relu_order
+            ],
+            0,
+        )
+        new = (self.dead_count + 1) * tf.cast(tf.equal(bias, 0.0), "int32")
+        self.dead_count.assign(new)
+        # Unsorted: XLA has no sorted segment sum.
+        return tf.math.unsorted_segment_sum(
+            _as_float(new >= self.dead_steps),
+            self.relu_segments,
+            len(self.relu_order),
+        )
+
+    def _exact(self, g, after):
+        """The exact block of a row with a NaN or Inf somewhere.
+
+        Per variable: NaN and Inf gradient entries, the sum of squares and
+        the max abs of the finite entries, the non-finite weight entries
+        after the update, the zero gradient entries; after a flag (1).
+        Computed on all tensors at once (one flat vector and segment sums):
+        slow per element, but few ops, and this branch runs only on such a
+        step.
+        """
+        n = len(self.variables)
+        sizes = [int(np.prod(v.shape)) for v in self.variables]
+        present = [p for p in range(n) if g[p] is not None]
+
+        def flat(tensors):
+            return tf.concat([tf.reshape(t, [-1]) for t in tensors], 0)
+
+        def per_var(values, positions):
+            ids = np.repeat(positions, [sizes[p] for p in positions])
+            return tf.math.unsorted_segment_sum(
+                values, tf.constant(ids, "int32"), n
+            )
+
+        if present:
+            grad = flat([g[p] for p in present])
+            clean = tf.where(tf.math.is_finite(grad), grad, 0.0)
+            ids = np.repeat(present, [sizes[p] for p in present])
+            max_abs = tf.math.unsorted_segment_max(
+                tf.abs(clean), tf.constant(ids, "int32"), n
+            )
+            columns = [
+                per_var(_as_float(tf.math.is_nan(grad)), present),
+                per_var(_as_float(tf.math.is_inf(grad)), present),
+                per_var(clean * clean, present),
+                tf.maximum(max_abs, 0.0),
+            ]
+        else:
+            columns = [tf.zeros([n])] * 4
+        everything = list(range(n))
+        columns.append(per_var(_not_finite(flat(after)), everything))
+        columns.append(
+            per_var(_as_float(tf.equal(grad, 0.0)), present)
+            if present
+            else tf.zeros([n])
+        )
+        return tf.concat(
+            [
+                tf.ones([1]),
+                tf.reshape(tf.stack(columns, axis=1), [-1]),
+            ],
+            0,
+        )
+
+    def _keep_recovery_point(self, before, checked, loss, count):
         """Makes ``before`` the recovery point when this step vouches for it.
 
         The loss and the gradients of a step are computed at the weights
         before its update, so they are what shows those weights usable:
         they are kept only when the loss, every gradient's and every
-        weight's sum of squares are finite, and the loss is not far above
-        the largest loss of an accepted step (`LOSS_JUMP`). An exploding
-        update can leave finite weights of 1e29 whose loss is NaN or huge;
-        the point stays at the weights from before that update.
+        weight's sum of squares are finite (``checked``, their sum, is
+        finite), and the loss is not far above the largest loss of an
+        accepted step (`LOSS_JUMP`). An exploding update can leave finite
+        weights of 1e29 whose loss is NaN or huge; the point stays at the
+        weights from before that update.
         """
-        ref = self.ref_loss.read_value()
-        limit = tf.where(
-            tf.math.is_nan(ref),
-            tf.constant(np.inf, "float32"),
-            ref + LOSS_JUMP * tf.maximum(tf.abs(ref), 1.0),
-        )
         accept = tf.logical_and(
-            tf.reduce_all(
-                tf.math.is_finite(tf.concat([sumsq, weight_sumsq], 0))
-            ),
-            tf.logical_and(tf.math.is_finite(loss), loss <= limit),
+            tf.math.is_finite(checked), loss <= self.loss_limit.read_value()
         )
 
         def keep():
@@ -649,14 +677,68 @@ class GradientTap:
                 shadow.assign(b)
             for shadow, v in zip(self.extra_shadow, self.extra, strict=True):
                 shadow.assign(self._value(v))
-            self.shadow_step.assign(self.counter)
+            self.shadow_step.assign(count)
             self.shadow_loss.assign(loss)
-            self.ref_loss.assign(
-                tf.where(tf.math.is_nan(ref), loss, tf.maximum(ref, loss))
+            ref = tf.maximum(self.ref_loss.read_value(), loss)
+            self.ref_loss.assign(ref)
+            self.loss_limit.assign(
+                ref + LOSS_JUMP * tf.maximum(tf.abs(ref), 1.0)
             )
             return tf.constant(True)
 
         tf.cond(accept, keep, lambda: tf.constant(False))
+
+    def _decode(self, raw):
+        """Turns raw ring-buffer rows into rows of the host layout.
+
+        The host layout is ``STEP_FIELDS``, then ``VAR_FIELDS`` per
+        variable, then the saturated fractions; gradient figures are
+        unscaled here (divided by the loss scale of their step).
+        """
+        n = len(self.variables)
+        raw = np.asarray(raw, dtype=np.float64)
+        rows = len(raw)
+        scale = raw[:, 2, None]
+        fast = raw[:, _HEAD : _HEAD + _FAST * n].reshape(rows, n, _FAST)
+        at = _HEAD + _FAST * n
+        dead = raw[:, at : at + len(self.relu_order)]
+        at += len(self.relu_order)
+        saturation = raw[:, at : at + len(self.saturating)]
+        at += len(self.saturating)
+        bad = raw[:, at] > 0.5
+        exact = raw[:, at + 1 : at + 1 + _EXACT * n].reshape(rows, n, _EXACT)
+
+        out = np.zeros((rows, n, _NV))
+        out[:, :, 0] = 2.0 * fast[:, :, 0] / scale**2
+        out[:, :, 1] = np.maximum(fast[:, :, 1], -fast[:, :, 2]) / scale
+        out[:, :, 4] = self.host_layout()["sizes"] - 2.0 * fast[:, :, 3]
+        out[:, :, 5] = 2.0 * fast[:, :, 4]
+        out[:, :, 6] = 2.0 * fast[:, :, 5]
+        if bad.any():
+            out[bad, :, 0] = exact[bad, :, 2] / scale[bad] ** 2
+            out[bad, :, 1] = exact[bad, :, 3] / scale[bad]
+            out[bad, :, 2] = exact[bad, :, 0]
+            out[bad, :, 3] = exact[bad, :, 1]
+            out[bad, :, 4] = exact[bad, :, 5]
+            out[bad, :, 7] = exact[bad, :, 4]
+            # Weights that were not finite before the update: neither
+            # their norm nor the update ratio means anything.
+            weights_bad = bad & ~np.all(np.isfinite(out[:, :, 6]), axis=1)
+            out[weights_bad, :, 5] = np.nan
+            out[weights_bad, :, 6] = np.nan
+        out[:, :, 8:] = np.nan
+        relu = self.relu_order
+        out[:, relu, 8] = out[:, relu, 4]
+        out[:, relu, 9] = dead
+        present = getattr(self, "present", None)
+        if present is not None and not present.all():
+            out[:, ~present, :] = np.nan
+        nonfinite = np.nansum(out[:, :, 2] + out[:, :, 3], axis=1)
+        skipped = self.loss_scaled & (nonfinite > 0)
+        head = np.stack([raw[:, 0], raw[:, 1], raw[:, 2], skipped], axis=1)
+        return np.concatenate(
+            [head, out.reshape(rows, n * _NV), saturation], axis=1
+        )
 
     # ------------------------------------------------------------ reading
     def host_layout(self):
@@ -697,7 +779,7 @@ class GradientTap:
             return []
         buffer = np.asarray(self.buffer.numpy(), dtype=np.float64)
         rows = buffer[buffer[:, 0] > self._read_upto]
-        rows = rows[np.argsort(rows[:, 0], kind="stable")]
+        rows = self._decode(rows[np.argsort(rows[:, 0], kind="stable")])
         records = StepRecord.from_rows(self, rows) if len(rows) else []
         if records:
             self._read_upto = records[-1].step
@@ -763,9 +845,13 @@ class GradientTap:
         }
 
 
+def _as_float(mask):
+    return tf.cast(mask, "float32")
+
+
 def _count(mask):
-    return tf.reduce_sum(tf.cast(mask, "float32"))
+    return tf.reduce_sum(_as_float(mask))
 
 
-def _sumsq(x):
-    return 2.0 * tf.nn.l2_loss(x)
+def _not_finite(x):
+    return _as_float(tf.logical_not(tf.math.is_finite(x)))
