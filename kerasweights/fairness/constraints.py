@@ -47,6 +47,14 @@ CONSTRAINTS = {
 }
 
 
+def _non_negative(value):
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and 0 <= value < float("inf")
+    )
+
+
 def _cells(rate, labels):
     if rate == "selection":
         return ops.ones_like(labels)
@@ -76,7 +84,12 @@ class RateConstrainedModel(SensitiveInputModel):
             ``"equal_opportunity"``, ``"false_positive_parity"``,
             ``"equalized_odds"``, ``"parity_and_equalized_odds"`` (all
             three rates at once).
-        epsilon: The allowed gap (>= 0).
+        epsilon: The allowed gap (>= 0), or a dict with one allowed gap
+            per bounded rate of ``constraint`` (keys among
+            ``"selection"``, ``"tpr"``, ``"fpr"``), e.g. ``{"selection":
+            0.01, "tpr": 0.03, "fpr": 0.03}`` for
+            ``"parity_and_equalized_odds"`` to hold the selection rates
+            tighter than the error rates.
         num_groups: Number of group codes (>= 2).
         multiplier_learning_rate: ``eta`` of the multiplier ascent (> 0).
         proxy_temperature: ``T`` of the proxy rates, the mean of
@@ -119,10 +132,23 @@ class RateConstrainedModel(SensitiveInputModel):
                 f"`constraint` must be one of {list(CONSTRAINTS)}. Received: "
                 f"constraint={constraint!r}"
             )
-        if not isinstance(epsilon, (int, float)) or epsilon < 0:
+        rates = CONSTRAINTS[constraint]
+        if isinstance(epsilon, dict):
+            if set(epsilon) != set(rates) or not all(
+                _non_negative(v) for v in epsilon.values()
+            ):
+                raise InvalidArgumentError(
+                    "`epsilon` as a dict must map each rate of "
+                    f"{constraint!r}, {list(rates)}, to a non-negative "
+                    f"number. Received: epsilon={epsilon!r}"
+                )
+            self.epsilon = {r: float(epsilon[r]) for r in rates}
+        elif _non_negative(epsilon):
+            self.epsilon = float(epsilon)
+        else:
             raise InvalidArgumentError(
-                f"`epsilon` must be a non-negative number. Received: "
-                f"epsilon={epsilon!r}"
+                "`epsilon` must be a non-negative number or a dict of "
+                f"them per rate. Received: epsilon={epsilon!r}"
             )
         if (
             isinstance(num_groups, bool)
@@ -140,7 +166,6 @@ class RateConstrainedModel(SensitiveInputModel):
                 f"Received: multiplier_learning_rate={rate!r}"
             )
         self.constraint = constraint
-        self.epsilon = float(epsilon)
         self.num_groups = num_groups
         temp = proxy_temperature
         if (
@@ -191,6 +216,7 @@ class RateConstrainedModel(SensitiveInputModel):
         proxy = self.proxy_scores(scores)
         soft, hard, present = [], [], []
         for rate in CONSTRAINTS[self.constraint]:
+            eps = self.rate_epsilon(rate)
             cell = _cells(rate, labels) * weights
             group_w = ops.sum(one_hot * cell[:, None], axis=0)
             total_w = ops.sum(cell)
@@ -204,15 +230,20 @@ class RateConstrainedModel(SensitiveInputModel):
                 overall = ops.sum(cell * values) / safe_t
                 gap = group_rate - overall
                 for signed in (gap, -gap):
-                    out.append(
-                        ops.where(has, signed - self.epsilon, -self.epsilon)
-                    )
+                    out.append(ops.where(has, signed - eps, -eps))
             present.extend([has, has])
         return (
             ops.concatenate(soft),
             ops.concatenate(hard),
             ops.concatenate(present),
         )
+
+    def rate_epsilon(self, rate):
+        """The allowed gap of ``rate`` (``"selection"``, ``"tpr"``,
+        ``"fpr"``)."""
+        if isinstance(self.epsilon, dict):
+            return self.epsilon[rate]
+        return self.epsilon
 
     def proxy_scores(self, scores):
         """The differentiable stand-in for the 0/1 decision ``s > 0.5``.

@@ -146,3 +146,56 @@ def test_bad_constraint_is_named():
     for bad in (-0.5, float("nan"), float("inf"), False):
         with pytest.raises(InvalidArgumentError, match="`damping`"):
             RateConstrainedModel(small_predictor(), damping=bad)
+
+
+def test_per_rate_epsilon_shifts_each_rate_and_survives_save(tmp_path):
+    x, groups, y = toy_data(40)
+    w = np.ones(40, "float32")
+    eps = {"selection": 0.01, "tpr": 0.03, "fpr": 0.05}
+    model = RateConstrainedModel(
+        small_predictor(),
+        constraint="parity_and_equalized_odds",
+        epsilon=eps,
+        multiplier_learning_rate=1.0,
+    )
+    model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+    feed = {"features": x, "group": groups}
+    scores = model.predict(feed, verbose=0)[:, 0].astype("float64")
+    hard = (scores > 0.5).astype(float)
+    expected = np.concatenate(
+        [
+            _gaps(groups, hard, [cell], w, e)
+            for cell, e in (
+                (np.ones_like(y), 0.01),
+                (y, 0.03),
+                (1 - y, 0.05),
+            )
+        ]
+    )
+    model.train_on_batch(feed, y)
+    np.testing.assert_allclose(
+        model.multipliers.numpy(), np.maximum(0.0, expected), atol=1e-6
+    )
+    assert model.rate_epsilon("fpr") == 0.05
+    path = tmp_path / "eps.keras"
+    model.save(path)
+    back = keras.saving.load_model(path)
+    assert dict(back.get_config()["epsilon"]) == eps
+    assert back.rate_epsilon("selection") == 0.01
+
+
+def test_per_rate_epsilon_must_cover_the_constraint_rates():
+    for bad in (
+        {"selection": 0.01},  # tpr and fpr missing
+        {"selection": 0.01, "tpr": 0.02, "fpr": 0.02, "recall": 0.1},
+        {"selection": -0.01, "tpr": 0.02, "fpr": 0.02},
+        {"selection": True, "tpr": 0.02, "fpr": 0.02},
+    ):
+        with pytest.raises(InvalidArgumentError, match="`epsilon` as a dict"):
+            RateConstrainedModel(
+                small_predictor(),
+                constraint="parity_and_equalized_odds",
+                epsilon=bad,
+            )
+    with pytest.raises(InvalidArgumentError, match="`epsilon`"):
+        RateConstrainedModel(small_predictor(), epsilon="0.1")
