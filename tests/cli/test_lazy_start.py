@@ -4,7 +4,8 @@ and a command still starts the package, plugins included."""
 
 import json
 
-# What a launcher does: the package's module, unexecuted, in sys.modules.
+# What the launcher (kerasweights_launch) does: the package's module,
+# unexecuted, in sys.modules.
 DEFERRED = """
 import importlib.util, json, sys
 spec = importlib.util.find_spec("kerasweights")
@@ -99,3 +100,27 @@ def test_the_tune_checks_use_the_librarys_limits():
     assert tune_cmd._MAX_SEED == MAX_SEED
     assert tune_cmd._STRATEGIES == STRATEGIES
     assert tune_cmd._TUNERS == TUNERS
+
+
+def test_the_console_script_is_the_launcher(fresh_python):
+    """The installed `kerasweights` script answers --help without TF."""
+    from importlib.metadata import entry_points
+
+    (script,) = entry_points(group="console_scripts", name="kerasweights")
+    assert script.value == "kerasweights_launch:entry_point"
+    code = f"""
+import json, sys
+from kerasweights_launch import entry_point
+sys.argv = ["kerasweights", "--help"]
+try:
+    entry_point()
+except SystemExit as exc:
+    code = exc.code
+heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)
+print(json.dumps({{"code": code, "heavy": heavy}}))
+"""
+    out = fresh_python(code)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result == {"code": 0, "heavy": []}
+    assert "usage: kerasweights" in out.stdout
