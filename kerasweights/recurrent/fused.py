@@ -6,23 +6,26 @@ pass, and computing each weight gradient as one small product per step.
 For LayerNormLSTM, LayerNormGRU, PeepholeLSTM, JANET and MGU this module
 replaces that with a hand-written gradient (``tf.custom_gradient``):
 
-* the forward loop emits only what the backward pass needs (pre-activations
-  or activations, normalised values and reciprocal standard deviations,
-  states);
-* the element-wise derivative factors of every step are computed after the
-  forward loop, over all steps at once (large tensors, few operations);
-* the backward loop runs in reverse time and computes only the state
-  gradients and the per-step gradient of the recurrent product (one
-  product with the transposed recurrent kernel per step);
-* the recurrent kernel gradient is ONE matrix product over all steps and
-  the whole batch, and the gain and peephole gradients one reduction each.
+* the forward loop multiplies each step's inputs by the input kernel and
+  the state by the recurrent kernel, and keeps only what the backward pass
+  needs (previous states, gate activations, normalised values and
+  reciprocal standard deviations), as references in TensorArrays (no
+  copies);
+* the backward loop runs in reverse time on one step's small tensors (on
+  a CPU, element-wise operations on a whole sequence at once measured
+  slower here: they leave the caches), using TensorFlow's fused
+  ``SigmoidGrad``/``TanhGrad``; per step it makes one product with the
+  transposed recurrent kernel (two for MGU) and adds the gain, bias and
+  peephole gradients into batch-row accumulators;
+* after the loop, the recurrent and input kernel gradients are ONE matrix
+  product each over all steps and the whole batch, and each accumulator
+  one reduction over the batch.
 
-A masked step keeps the state; its derivative factors are zeroed (and the
-state's own factor set to one) in the bulk computation, so masks cost the
-backward loop nothing. Both loops run several steps per iteration.
-
-The functions here take time-major tensors and use TensorFlow directly;
-the layers call them only on the TensorFlow backend (`FusedLoop`).
+At a masked step the states are kept: the step's own gradients are
+computed from zero state gradients and the incoming ones pass unchanged.
+Both loops run several steps per iteration. The functions take time-major
+tensors and use TensorFlow directly; the layers call them only on the
+TensorFlow backend (`FusedLoop`).
 """
 
 import keras
@@ -41,14 +44,15 @@ __all__ = [
 STEPS_PER_ITERATION = 8
 
 
-def _scan(step, init, xs, emit_shapes, length, reverse=False):
+def _scan(step, init, xs, emit_shapes, length, reverse=False, keep=None):
     """Runs ``step`` over time; ``(carry, emitted TensorArrays)``.
 
     ``xs`` holds time-major tensors or TensorArrays; ``step(carry,
     inputs)`` returns ``(carry, emitted)`` (lists), each emitted tensor of
     the shape given in ``emit_shapes``. Every step writes its own entry
     (a reference, no copy), in time order also when ``reverse`` runs from
-    the last step to the first. ``length`` is an int when static.
+    the last step to the first. ``length`` is an int when static. With
+    ``keep``, only the first ``keep`` emitted tensors are recorded.
     """
     import tensorflow as tf
 
@@ -67,6 +71,7 @@ def _scan(step, init, xs, emit_shapes, length, reverse=False):
         ).unstack(x)
         for x in xs
     ]
+    emit_shapes = emit_shapes[:keep] if keep else emit_shapes
     outs = [
         # Read by the backward loop, then stacked: keep what was read.
         tf.TensorArray(
@@ -77,7 +82,13 @@ def _scan(step, init, xs, emit_shapes, length, reverse=False):
 
     def run(carry, outs, t):
         carry, ys = step(list(carry), [a.read(t) for a in arrays])
-        return carry, [o.write(t, y) for o, y in zip(outs, ys, strict=True)]
+        written = [
+            o.write(t, y) for o, y in zip(outs, ys[: len(outs)], strict=True)
+        ]
+        for w in written:
+            # Eager TensorArrays warn when a written array is dropped.
+            getattr(w, "mark_used", lambda: None)()
+        return carry, written
 
     tail = list(range(main, static)) if k > 1 else []
     carry = list(init)
@@ -221,6 +232,20 @@ def _input_grads(x, kernel_in, d_xw):
     return tf.reshape(d_x, tf.shape(x)), _outer(x, d_xw)
 
 
+def _run(forward, written_gradient, *args):
+    """``forward(*args)``'s outputs, with its written-out gradient or not.
+
+    Without it (inference calls) TensorFlow differentiates the forward
+    loop itself when asked, and a SavedModel holds no gradient function
+    (whose captured TensorArrays it cannot save).
+    """
+    import tensorflow as tf
+
+    if written_gradient:
+        return tf.custom_gradient(forward)(*args)
+    return forward(*args)[0]
+
+
 def _time_inputs(tensors, mask):
     return list(tensors) + ([mask] if mask is not None else [])
 
@@ -231,7 +256,9 @@ def _final_grad(grad, like):
     return tf.zeros_like(like) if grad is None else grad
 
 
-def janet_sequence(x, h0, kernel_in, bias, kernel, beta, mask=None):
+def janet_sequence(
+    x, h0, kernel_in, bias, kernel, beta, mask=None, written_gradient=True
+):
     """JANET states for time-major inputs ``x`` ``(T, B, features)``.
 
     ``mask``: ``(T, B, 1)`` booleans or ``None``. Returns every ``h_t``,
@@ -243,7 +270,6 @@ def janet_sequence(x, h0, kernel_in, bias, kernel, beta, mask=None):
     shape = [h0.shape[0], units]
     length = _length(x)
 
-    @tf.custom_gradient
     def run(x, h0, kernel_in, bias, kernel):
         def step(carry, inputs):
             h = carry[0]
@@ -257,7 +283,12 @@ def janet_sequence(x, h0, kernel_in, bias, kernel, beta, mask=None):
             return [h_new], [h_new, h, f, i, g]
 
         _, saved = _scan(
-            step, [h0], _time_inputs([x], mask), [shape] * 5, length
+            step,
+            [h0],
+            _time_inputs([x], mask),
+            [shape] * 5,
+            length,
+            keep=None if written_gradient else 1,
         )
         hs = saved[0].stack()
 
@@ -291,17 +322,18 @@ def janet_sequence(x, h0, kernel_in, bias, kernel, beta, mask=None):
 
         return hs, grad
 
-    return run(x, h0, kernel_in, bias, kernel)
+    return _run(run, written_gradient, x, h0, kernel_in, bias, kernel)
 
 
-def mgu_sequence(x, h0, kernel_in, bias, kernel_f, kernel_h, mask=None):
+def mgu_sequence(
+    x, h0, kernel_in, bias, kernel_f, kernel_h, mask=None, written_gradient=True
+):
     """MGU states for time-major inputs ``x`` ``(T, B, features)``."""
     import tensorflow as tf
 
     shape = [h0.shape[0], kernel_f.shape[0]]
     length = _length(x)
 
-    @tf.custom_gradient
     def run(x, h0, kernel_in, bias, kernel_f, kernel_h):
         def step(carry, inputs):
             h = carry[0]
@@ -319,6 +351,7 @@ def mgu_sequence(x, h0, kernel_in, bias, kernel_f, kernel_h, mask=None):
             _time_inputs([x], mask),
             [shape] * 5,
             length,
+            keep=None if written_gradient else 1,
         )
         hs = saved[0].stack()
 
@@ -359,11 +392,21 @@ def mgu_sequence(x, h0, kernel_in, bias, kernel_f, kernel_h, mask=None):
 
         return hs, grad
 
-    return run(x, h0, kernel_in, bias, kernel_f, kernel_h)
+    return _run(
+        run, written_gradient, x, h0, kernel_in, bias, kernel_f, kernel_h
+    )
 
 
 def peephole_lstm_sequence(
-    x, h0, c0, kernel_in, bias, kernel, peephole, mask=None
+    x,
+    h0,
+    c0,
+    kernel_in,
+    bias,
+    kernel,
+    peephole,
+    mask=None,
+    written_gradient=True,
 ):
     """Peephole LSTM; returns ``(every h_t time-major, c_T)``."""
     import tensorflow as tf
@@ -372,7 +415,6 @@ def peephole_lstm_sequence(
     shape = [h0.shape[0], units]
     length = _length(x)
 
-    @tf.custom_gradient
     def run(x, h0, c0, kernel_in, bias, kernel, peephole):
         p_i, p_f, p_o = tf.split(peephole, 3)
 
@@ -393,7 +435,12 @@ def peephole_lstm_sequence(
             return [h_new, kept_c], [h_new, h, c, c_new, i, f, g, o, tc]
 
         (_, c_last), saved = _scan(
-            step, [h0, c0], _time_inputs([x], mask), [shape] * 9, length
+            step,
+            [h0, c0],
+            _time_inputs([x], mask),
+            [shape] * 9,
+            length,
+            keep=None if written_gradient else 1,
         )
         hs = saved[0].stack()
 
@@ -444,7 +491,9 @@ def peephole_lstm_sequence(
 
         return (hs, c_last), grad
 
-    return run(x, h0, c0, kernel_in, bias, kernel, peephole)
+    return _run(
+        run, written_gradient, x, h0, c0, kernel_in, bias, kernel, peephole
+    )
 
 
 def layer_norm_lstm_sequence(
@@ -460,6 +509,7 @@ def layer_norm_lstm_sequence(
     cell_beta,
     epsilon,
     mask=None,
+    written_gradient=True,
 ):
     """Layer-normalised LSTM for time-major inputs ``x``.
 
@@ -477,7 +527,6 @@ def layer_norm_lstm_sequence(
     column = [batch, 1]
     length = _length(x)
 
-    @tf.custom_gradient
     def run(
         x,
         h0,
@@ -513,7 +562,12 @@ def layer_norm_lstm_sequence(
         shapes = [shape] * 3 + [wide, column] * 2 + [shape] * 5
         shapes += [column, shape]
         (_, c_last), saved = _scan(
-            step, [h0, c0], _time_inputs([x], mask), shapes, length
+            step,
+            [h0, c0],
+            _time_inputs([x], mask),
+            shapes,
+            length,
+            keep=None if written_gradient else 1,
         )
         hs = saved[0].stack()
 
@@ -576,7 +630,9 @@ def layer_norm_lstm_sequence(
 
         return (hs, c_last), grad
 
-    return run(
+    return _run(
+        run,
+        written_gradient,
         x,
         h0,
         c0,
@@ -591,7 +647,16 @@ def layer_norm_lstm_sequence(
 
 
 def layer_norm_gru_sequence(
-    x, h0, kernel_in, kernel, input_gamma, bias, gamma, epsilon, mask=None
+    x,
+    h0,
+    kernel_in,
+    kernel,
+    input_gamma,
+    bias,
+    gamma,
+    epsilon,
+    mask=None,
+    written_gradient=True,
 ):
     """Layer-normalised GRU for time-major inputs ``x``.
 
@@ -607,7 +672,6 @@ def layer_norm_gru_sequence(
     column = [batch, 1]
     length = _length(x)
 
-    @tf.custom_gradient
     def run(x, h0, kernel_in, kernel, input_gamma, bias, gamma):
         def step(carry, inputs):
             h = carry[0]
@@ -624,7 +688,14 @@ def layer_norm_gru_sequence(
             return [h_new], saved + [z, r, n, s_n]
 
         shapes = [shape, shape] + [wide, column] * 2 + [shape] * 4
-        _, saved = _scan(step, [h0], _time_inputs([x], mask), shapes, length)
+        _, saved = _scan(
+            step,
+            [h0],
+            _time_inputs([x], mask),
+            shapes,
+            length,
+            keep=None if written_gradient else 1,
+        )
         hs = saved[0].stack()
 
         def grad(d_hs):
@@ -667,7 +738,17 @@ def layer_norm_gru_sequence(
 
         return hs, grad
 
-    return run(x, h0, kernel_in, kernel, input_gamma, bias, gamma)
+    return _run(
+        run,
+        written_gradient,
+        x,
+        h0,
+        kernel_in,
+        kernel,
+        input_gamma,
+        bias,
+        gamma,
+    )
 
 
 class FusedLoop:
@@ -714,8 +795,14 @@ class FusedLoop:
         time_mask = None
         if mask is not None:
             time_mask = ops.expand_dims(ops.transpose(mask, (1, 0)), -1)
+        # The written-out gradient in training calls; inference calls
+        # (and exports) keep only the forward loop.
         hs, new_states = cell.fused_sequence(
-            ops.transpose(sequences, (1, 0, 2)), states, time_mask
+            ops.transpose(sequences, (1, 0, 2)),
+            states,
+            time_mask,
+            written_gradient=isinstance(training, (bool, int))
+            and bool(training),
         )
         outputs = ops.transpose(hs, (1, 0, 2))
         if mask is None:

@@ -179,7 +179,7 @@ class JANETCell(GatedCell):
     def fused_supported(self):
         return default_activations(self)
 
-    def fused_sequence(self, sequences, states, mask):
+    def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
         dtype = sequences.dtype
         hs = janet_sequence(
@@ -190,6 +190,7 @@ class JANETCell(GatedCell):
             ops.cast(self.recurrent_kernel, dtype),
             self.beta,
             mask,
+            written_gradient=written_gradient,
         )
         return hs, [hs[-1]]
 
@@ -213,6 +214,15 @@ class JANET(FusedLoop, GatedRNN):
     >>> import numpy as np
     >>> JANET(4, chrono_max_length=50)(np.zeros((2, 3, 5), "float32")).shape
     (2, 4)
+
+    Fast path: on TensorFlow, without ``unroll``, with the default
+    activations and no active recurrent-dropout mask (``recurrent_dropout``
+    is 0, or the call is not training), the layer runs the written-out
+    forward and backward loops of `kerasweights.recurrent.fused` (masks,
+    ``go_backwards``, initial states and input dropout included). In the
+    other cases, and on other backends, it runs the general loop, which
+    TensorFlow differentiates. Set ``layer.fused = False`` to force the
+    general loop.
 
     Reference:
         van der Westhuizen and Lasenby, "The unreasonable effectiveness of

@@ -204,7 +204,7 @@ class LayerNormLSTMCell(_LayerNormCell):
         h_new = self.recurrent_activation(o) * self.activation(normalised)
         return h_new, [h_new, c_new]
 
-    def fused_sequence(self, sequences, states, mask):
+    def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
         dtype = sequences.dtype
         hs, c_last = layer_norm_lstm_sequence(
@@ -220,6 +220,7 @@ class LayerNormLSTMCell(_LayerNormCell):
             ops.cast(self.cell_beta, dtype),
             self.layer_norm_epsilon,
             mask,
+            written_gradient=written_gradient,
         )
         return hs, [hs[-1], c_last]
 
@@ -283,7 +284,7 @@ class LayerNormGRUCell(_LayerNormCell):
         h_new = n + z * (h - n)
         return h_new, [h_new]
 
-    def fused_sequence(self, sequences, states, mask):
+    def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
         dtype = sequences.dtype
         hs = layer_norm_gru_sequence(
@@ -296,6 +297,7 @@ class LayerNormGRUCell(_LayerNormCell):
             ops.cast(self.recurrent_gamma, dtype),
             self.layer_norm_epsilon,
             mask,
+            written_gradient=written_gradient,
         )
         return hs, [hs[-1]]
 
@@ -305,6 +307,15 @@ class LayerNormLSTM(FusedLoop, GatedRNN):
     """Layer-normalised LSTM layer, like `keras.layers.LSTM`.
 
     Takes every argument of `LayerNormLSTMCell` and of `GatedRNN`.
+
+    Fast path: on TensorFlow, without ``unroll``, with the default
+    activations and no active recurrent-dropout mask (``recurrent_dropout``
+    is 0, or the call is not training), the layer runs the written-out
+    forward and backward loops of `kerasweights.recurrent.fused` (masks,
+    ``go_backwards``, initial states and input dropout included). In the
+    other cases, and on other backends, it runs the general loop, which
+    TensorFlow differentiates. Set ``layer.fused = False`` to force the
+    general loop.
 
     Reference:
         Ba, Kiros and Hinton, "Layer Normalization", 2016.
@@ -321,6 +332,15 @@ class LayerNormGRU(FusedLoop, GatedRNN):
     """Layer-normalised GRU layer, like `keras.layers.GRU`.
 
     Takes every argument of `LayerNormGRUCell` and of `GatedRNN`.
+
+    Fast path: on TensorFlow, without ``unroll``, with the default
+    activations and no active recurrent-dropout mask (``recurrent_dropout``
+    is 0, or the call is not training), the layer runs the written-out
+    forward and backward loops of `kerasweights.recurrent.fused` (masks,
+    ``go_backwards``, initial states and input dropout included). In the
+    other cases, and on other backends, it runs the general loop, which
+    TensorFlow differentiates. Set ``layer.fused = False`` to force the
+    general loop.
 
     Reference:
         Ba, Kiros and Hinton, "Layer Normalization", 2016.

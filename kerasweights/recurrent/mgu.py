@@ -141,7 +141,7 @@ class MGUCell(GatedCell):
     def fused_supported(self):
         return default_activations(self)
 
-    def fused_sequence(self, sequences, states, mask):
+    def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
         dtype = sequences.dtype
         hs = mgu_sequence(
@@ -152,6 +152,7 @@ class MGUCell(GatedCell):
             ops.cast(self.recurrent_kernel_f, dtype),
             ops.cast(self.recurrent_kernel_h, dtype),
             mask,
+            written_gradient=written_gradient,
         )
         return hs, [hs[-1]]
 
@@ -180,6 +181,15 @@ class MGU(FusedLoop, GatedRNN):
     >>> import numpy as np
     >>> MGU(4, return_sequences=True)(np.zeros((2, 3, 5), "float32")).shape
     (2, 3, 4)
+
+    Fast path: on TensorFlow, without ``unroll``, with the default
+    activations and no active recurrent-dropout mask (``recurrent_dropout``
+    is 0, or the call is not training), the layer runs the written-out
+    forward and backward loops of `kerasweights.recurrent.fused` (masks,
+    ``go_backwards``, initial states and input dropout included). In the
+    other cases, and on other backends, it runs the general loop, which
+    TensorFlow differentiates. Set ``layer.fused = False`` to force the
+    general loop.
 
     Reference:
         Zhou et al., "Minimal Gated Unit for Recurrent Neural Networks",

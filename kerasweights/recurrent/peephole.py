@@ -132,7 +132,7 @@ class PeepholeLSTMCell(GatedCell):
     def fused_supported(self):
         return default_activations(self)
 
-    def fused_sequence(self, sequences, states, mask):
+    def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
         dtype = sequences.dtype
         hs, c_last = peephole_lstm_sequence(
@@ -144,6 +144,7 @@ class PeepholeLSTMCell(GatedCell):
             ops.cast(self.recurrent_kernel, dtype),
             ops.cast(self.peephole, dtype),
             mask,
+            written_gradient=written_gradient,
         )
         return hs, [hs[-1], c_last]
 
@@ -165,6 +166,15 @@ class PeepholeLSTM(FusedLoop, GatedRNN):
     """Peephole LSTM layer, like `keras.layers.LSTM`.
 
     Takes every argument of `PeepholeLSTMCell` and of `GatedRNN`.
+
+    Fast path: on TensorFlow, without ``unroll``, with the default
+    activations and no active recurrent-dropout mask (``recurrent_dropout``
+    is 0, or the call is not training), the layer runs the written-out
+    forward and backward loops of `kerasweights.recurrent.fused` (masks,
+    ``go_backwards``, initial states and input dropout included). In the
+    other cases, and on other backends, it runs the general loop, which
+    TensorFlow differentiates. Set ``layer.fused = False`` to force the
+    general loop.
 
     Reference:
         Gers and Schmidhuber, "Recurrent nets that time and count", 2000.

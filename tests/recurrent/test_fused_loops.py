@@ -54,13 +54,13 @@ def make(cls, **kwargs):
     return layer
 
 
-def outputs_and_gradients(layer, x, states, mask, fused):
+def outputs_and_gradients(layer, x, states, mask, fused, training):
     layer.fused = fused
     x = tf.constant(x)
     states = [tf.constant(s) for s in states]
     with tf.GradientTape() as tape:
         tape.watch([x] + states)
-        out = layer(x, initial_state=states, mask=mask)
+        out = layer(x, initial_state=states, mask=mask, training=training)
         rng = np.random.default_rng(5)
         loss = sum(tf.reduce_sum(o * rng.normal(size=o.shape)) for o in out)
     sources = [x] + states + list(layer.trainable_weights)
@@ -71,14 +71,16 @@ def outputs_and_gradients(layer, x, states, mask, fused):
     ]
 
 
-def compare(layer, x, mask=None):
+def compare(layer, x, mask=None, training=True):
     rng = np.random.default_rng(6)
     states = [
         rng.normal(size=(x.shape[0], UNITS)) for _ in layer.cell.state_size
     ]
     assert layer.uses_fused_loop(training=False)
-    fused = outputs_and_gradients(layer, x, states, mask, True)
-    general = outputs_and_gradients(layer, x, states, mask, False)
+    # training=True: the written-out gradient; False: TensorFlow's own
+    # gradient of the fused forward loop.
+    fused = outputs_and_gradients(layer, x, states, mask, True, training)
+    general = outputs_and_gradients(layer, x, states, mask, False, training)
     for a, b in zip(fused[0] + fused[1], general[0] + general[1], strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
     # The gradients are not trivially zero.
@@ -90,6 +92,14 @@ def compare(layer, x, mask=None):
 def test_fused_matches_general(cls, length):
     x = np.random.default_rng(7).normal(size=(BATCH, length, FEATURES))
     compare(make(cls), x)
+
+
+@pytest.mark.parametrize("cls", FUSED, ids=IDS)
+def test_fused_forward_differentiated_by_tensorflow(cls):
+    x = np.random.default_rng(7).normal(size=(BATCH, 18, FEATURES))
+    mask = np.ones((BATCH, 18), bool)
+    mask[0, 11:] = False
+    compare(make(cls), x, mask, training=False)
 
 
 @pytest.mark.parametrize("cls", FUSED, ids=IDS)
@@ -114,7 +124,7 @@ def test_fused_unknown_length_in_a_graph(cls):
     )
     def last_output(x):
         with tf.GradientTape() as tape:
-            out = layer(x)[0]
+            out = layer(x, training=True)[0]
             loss = tf.reduce_sum(out * out)
         return out, tape.gradient(loss, layer.trainable_weights)
 
