@@ -439,14 +439,22 @@ def diagnose(
     start = [r.loss for r in _usable(records[: t.loss_window])]
     start = [x for x in start if math.isfinite(x)]
     start_loss = float(np.mean(start)) if start else None
+    ratio_cache = []
+
+    def ratio_found():
+        # One pass finds both update-ratio diagnoses.
+        if not ratio_cache:
+            ratio_cache.append(_detect_update_ratio(tail, t))
+        return ratio_cache[0]
+
     detectors = {
         "nan": lambda: _detect_nan(fresh, t, first_bad_loss_step),
         "exploding": lambda: _detect_exploding(tail, t),
         "vanishing": lambda: _detect_vanishing(tail, t),
         "dead_relu": lambda: _detect_dead_relu(fresh, t),
         "saturated": lambda: _detect_saturated(tail, t),
-        "update_ratio_high": lambda: _detect_update_ratio(tail, t),
-        "update_ratio_low": lambda: _detect_update_ratio(tail, t),
+        "update_ratio_high": lambda: ratio_found(),
+        "update_ratio_low": lambda: ratio_found(),
         "loss_not_decreasing": lambda: (
             _detect_loss_not_decreasing(records, t) if check_trend else []
         ),

@@ -120,48 +120,65 @@ class StepRecord:
             axis=1,
         )
         size = (recorded * layout["sizes"]) @ onehot
+        sumsq, upd, wsq = sums[:, 0], sums[:, 5], sums[:, 6]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(wsq > 0, np.sqrt(upd / wsq), np.nan)
+            zero_fraction = sums[:, 4] / np.maximum(size, 1.0)
+        # Every figure as nested Python lists at once: the loop below only
+        # makes the objects.
+        cols = [
+            np.sqrt(sumsq).tolist(),
+            max_abs.tolist(),
+            sums[:, 2].astype(np.int64).tolist(),
+            sums[:, 3].astype(np.int64).tolist(),
+            zero_fraction.tolist(),
+            ratio.tolist(),
+            sums[:, 7].astype(np.int64).tolist(),
+            sums[:, 8].astype(np.int64).tolist(),
+            sums[:, 9].astype(np.int64).tolist(),
+            upd.tolist(),
+            wsq.tolist(),
+        ]
+        units = layout["units"].astype(np.int64).tolist()
         sat = layout["saturation_of_layer"]
-        units = layout["units"]
+        sat_cols = [sat.get(li) for li in range(n_layers)]
+        saturation = saturation.tolist()
+        global_norm = np.sqrt(sumsq.sum(axis=1)).tolist()
+        head = rows[:, :4].tolist()
+        names = list(tap.layers)
         records = []
         for r in range(len(rows)):
-            s = sums[r].tolist()
-            sumsq, nan, inf, zeros = s[0], s[2], s[3], s[4]
-            upd, wsq, wbad, zero_units, dead_units = s[5:10]
-            layers = []
-            for li, key in enumerate(tap.layers):
-                slot = sat.get(li)
-                layers.append(
-                    LayerStats(
-                        name=key,
-                        norm=math.sqrt(sumsq[li]),
-                        max_abs=float(max_abs[r, li]),
-                        nan=int(nan[li]),
-                        inf=int(inf[li]),
-                        zero_fraction=zeros[li] / max(size[r, li], 1.0),
-                        update_ratio=(
-                            math.sqrt(upd[li] / wsq[li])
-                            if wsq[li] > 0
-                            else math.nan
-                        ),
-                        weight_nonfinite=int(wbad[li]),
-                        units=int(units[li]),
-                        zero_units=int(zero_units[li]),
-                        dead_units=int(dead_units[li]),
-                        saturation=None
-                        if slot is None
-                        else float(saturation[r, slot]),
-                        update_sumsq=upd[li],
-                        weight_sumsq=wsq[li],
-                    )
+            norm, mx, nan, inf, zf, ur, wbad, zu, du, up, ws = (
+                c[r] for c in cols
+            )
+            sat_r = saturation[r]
+            layers = [
+                LayerStats(
+                    names[li],
+                    norm[li],
+                    mx[li],
+                    nan[li],
+                    inf[li],
+                    zf[li],
+                    ur[li],
+                    wbad[li],
+                    units[li],
+                    zu[li],
+                    du[li],
+                    None if sat_cols[li] is None else sat_r[sat_cols[li]],
+                    up[li],
+                    ws[li],
                 )
-            row = rows[r]
+                for li in range(n_layers)
+            ]
+            step, loss, scale, skipped = head[r]
             records.append(
                 cls(
-                    step=int(row[0]),
-                    loss=float(row[1]),
-                    loss_scale=float(row[2]),
-                    skipped=bool(row[3] > 0.5),
-                    global_norm=math.sqrt(sum(sumsq)),
+                    step=int(step),
+                    loss=loss,
+                    loss_scale=scale,
+                    skipped=skipped > 0.5,
+                    global_norm=global_norm[r],
                     layers=layers,
                 )
             )
