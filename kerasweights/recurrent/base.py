@@ -528,16 +528,40 @@ class GatedRNN(keras.layers.RNN):
         )
         if input_mask is not None:
             sequences = sequences * ops.expand_dims(input_mask, 1)
+        tf_fast = (
+            keras.backend.backend() == "tensorflow"
+            and not self.unroll
+            and recurrent_mask is None
+        )
         if hasattr(cell, "linear_coefficients"):
             # h_t = a_t h_{t-1} + b_t with a, b known from the inputs.
-            parts = list(cell.project(sequences))
             if cell.use_parallel_scan(
                 sequences.shape[1], self.unroll, training
             ):
+                parts = list(cell.project(sequences))
                 scanned = cell.parallel_scan(parts, states, mask)
+            elif tf_fast:
+                scanned = self._tf_linear(
+                    cell, sequences, states, mask, training
+                )
             else:
+                parts = list(cell.project(sequences))
                 scanned = self._linear(parts, states, mask)
             return self._finish_parallel(scanned, mask)
+        if tf_fast and mask is None and hasattr(cell, "tf_sequence"):
+            # Time-major throughout (kerasweights/recurrent/scan.py).
+            time_major = ops.transpose(sequences, (1, 0, 2))
+            if not self.return_sequences:
+                last, new_states = cell.tf_sequence(
+                    time_major, states, training, last_only=True
+                )
+                return last, ops.expand_dims(last, 1), list(new_states)
+            outputs, new_states = cell.tf_sequence(time_major, states, training)
+            return (
+                outputs[-1],
+                ops.transpose(outputs, (1, 0, 2)),
+                list(new_states),
+            )
         fast = getattr(cell, "fast_sequence", None)
         if (
             fast is not None
@@ -553,6 +577,33 @@ class GatedRNN(keras.layers.RNN):
         parts = list(cell.project(ops.transpose(sequences, (1, 0, 2))))
         return self._sequential(parts, states, mask, recurrent_mask)
 
+    def _tf_linear(self, cell, sequences, states, mask, training):
+        """TensorFlow: the recurrence on time-major sequences (scan.py).
+
+        Unmasked sequences go through the cell's ``tf_sequence`` (in
+        training, gates and recurrence with one written-out gradient);
+        masked ones through `scan.linear_recurrence` with ``a = 1`` and
+        ``b = 0`` at masked steps.
+        """
+        from kerasweights.recurrent import scan
+
+        time_major = ops.transpose(sequences, (1, 0, 2))
+        if mask is None and not self.return_sequences:
+            # Only the last state leaves the layer (and its gradient).
+            last = cell.tf_sequence(
+                time_major, states, training, last_only=True
+            )[0]
+            return ops.expand_dims(last, 1), [last]
+        if mask is None:
+            h = cell.tf_sequence(time_major, states, training)[0]
+        else:
+            a, b = cell.linear_coefficients(cell.project(time_major))
+            valid = ops.expand_dims(ops.transpose(mask, (1, 0)), -1)
+            a = ops.where(valid, a, ops.ones_like(a))
+            b = ops.where(valid, b, ops.zeros_like(b))
+            h = scan.linear_recurrence(a, b, states[0])
+        return ops.transpose(h, (1, 0, 2)), [h[-1]]
+
     def _linear(self, parts, states, mask):
         """Steps ``h_t = a_t h_{t-1} + b_t``: two operations per step."""
         a, b = self.cell.linear_coefficients(parts)
@@ -560,10 +611,6 @@ class GatedRNN(keras.layers.RNN):
             valid = ops.expand_dims(mask, -1)
             a = ops.where(valid, a, ops.ones_like(a))
             b = ops.where(valid, b, ops.zeros_like(b))
-
-        if not self.unroll and keras.backend.backend() == "tensorflow":
-            outputs = _tf_linear_recurrence(a, b, states[0])
-            return outputs, [outputs[:, -1]]
 
         def step(carry, inputs):
             h = inputs[0] * carry[0] + inputs[1]
@@ -748,103 +795,6 @@ def _tf_loop(step, init, xs, steps_per_iteration=None):
     if static_length is not None:
         outputs.set_shape([None, static_length] + outputs.shape[2:].as_list())
     return list(carry), outputs
-
-
-def _tf_linear_loop(a, b, h0):
-    """``h_t = a_t h_{t-1} + b_t`` over time-major ``a``, ``b``.
-
-    Returns every ``h_t``, batch-major.
-    """
-
-    def step(carry, inputs):
-        h = inputs[0] * carry[0] + inputs[1]
-        return [h], [h]
-
-    return _tf_loop(step, [h0], (a, b))[1]
-
-
-def _tf_linear_recurrence(a, b, h0):
-    """``h_t = a_t h_{t-1} + b_t`` for batch-major ``a``, ``b``.
-
-    The gradient is written out as a second linear recurrence run
-    backwards (``g_t = dh_t + a_{t+1} g_{t+1}``, ``da_t = g_t h_{t-1}``,
-    ``db_t = g_t``), so neither loop keeps per-step intermediates for
-    TensorFlow's automatic differentiation of while loops.
-    """
-    import tensorflow as tf
-
-    @tf.custom_gradient
-    def recurrence(a, b, h0):
-        a_t = tf.transpose(a, (1, 0, 2))
-        hs = _tf_linear_loop(a_t, tf.transpose(b, (1, 0, 2)), h0)
-
-        def grad(dh):
-            a_next = tf.concat([a_t[1:], tf.zeros_like(a_t[:1])], 0)
-            dh_t = tf.transpose(dh, (1, 0, 2))
-            g = _tf_linear_loop(
-                tf.reverse(a_next, [0]),
-                tf.reverse(dh_t, [0]),
-                tf.zeros_like(h0),
-            )
-            g = tf.reverse(g, [1])
-            previous = tf.concat([h0[:, None], hs[:, :-1]], axis=1)
-            return g * previous, g, a[:, 0] * g[:, 0]
-
-        return hs, grad
-
-    return recurrence(a, b, h0)
-
-
-def _tf_sru_cells(candidate, x_f, v_f, c0):
-    """SRU's state ``c_t = x~_t + f_t (c_{t-1} - x~_t)`` for all steps.
-
-    ``f_t = sigmoid(x_f_t + v_f * c_{t-1})``; inputs are batch-major and
-    the result is every ``c_t``, batch-major. The gradient is written out:
-    with ``A_t = dc_t / dc_{t-1} = f_t + v_f d_t`` and
-    ``d_t = (c_{t-1} - x~_t) f_t (1 - f_t)``, the total gradient of each
-    state solves the linear recurrence ``G_t = dc_t + A_{t+1} G_{t+1}``
-    backwards, and every other gradient follows element-wise from ``G``.
-    """
-    import tensorflow as tf
-
-    @tf.custom_gradient
-    def cells(candidate, x_f, v_f, c0):
-        def step(carry, inputs):
-            c = carry[0]
-            cand_t, x_f_t = inputs
-            c_new = cand_t + tf.sigmoid(x_f_t + v_f * c) * (c - cand_t)
-            return [c_new], [c_new]
-
-        xs = (
-            tf.transpose(candidate, (1, 0, 2)),
-            tf.transpose(x_f, (1, 0, 2)),
-        )
-        out = _tf_loop(step, [c0], xs)[1]
-
-        def grad(dc):
-            previous = tf.concat([c0[:, None], out[:, :-1]], axis=1)
-            f = tf.sigmoid(x_f + v_f * previous)
-            d = (previous - candidate) * f * (1.0 - f)
-            a = f + d * v_f
-            a_t = tf.transpose(a, (1, 0, 2))
-            a_next = tf.concat([a_t[1:], tf.zeros_like(a_t[:1])], 0)
-            g = _tf_linear_loop(
-                tf.reverse(a_next, [0]),
-                tf.reverse(tf.transpose(dc, (1, 0, 2)), [0]),
-                tf.zeros_like(c0),
-            )
-            g = tf.reverse(g, [1])
-            g_d = g * d
-            return (
-                g * (1.0 - f),
-                g_d,
-                tf.reduce_sum(g_d * previous, axis=(0, 1)),
-                a[:, 0] * g[:, 0],
-            )
-
-        return out, grad
-
-    return cells(candidate, x_f, v_f, c0)
 
 
 SCAN_MODES = ("auto", "parallel", "sequential")

@@ -66,8 +66,42 @@ class _MinimalCell(GatedCell):
         )
 
     def project(self, inputs):
-        z = ops.matmul(inputs, self.kernel) + self.bias
-        return ops.split(z, self.blocks, axis=-1)
+        # One product per gate block: splitting one wide product would copy
+        # every block, and its gradient concatenate them again.
+        u = self.units
+        return [
+            ops.matmul(inputs, self.kernel[:, i * u : (i + 1) * u])
+            + self.bias[i * u : (i + 1) * u]
+            for i in range(self.blocks)
+        ]
+
+    def tf_sequence(self, inputs, states, training=False, last_only=False):
+        """TensorFlow, time-major ``inputs``: ``(h, [last h])``.
+
+        ``h`` holds every ``h_t``, or with ``last_only`` only the last one
+        (then only its gradient flows back). In training the gates and
+        the recurrence share one written-out gradient
+        (`kerasweights.recurrent.scan`); otherwise the gates are plain
+        operations and only the recurrence has its own gradient.
+        """
+        from kerasweights.recurrent import scan
+
+        if training:
+            u = self.units
+            products = [
+                ops.matmul(inputs, self.kernel[:, i * u : (i + 1) * u])
+                for i in range(self.blocks)
+            ]
+            biases = ops.split(self.bias, self.blocks)
+            h = self.scan_sequence(
+                *products, *biases, states[0], last_only=last_only
+            )
+        else:
+            a, b = self.linear_coefficients(self.project(inputs))
+            h = scan.linear_recurrence(a, b, states[0])
+            if last_only:
+                h = h[-1]
+        return h, [h if last_only else h[-1]]
 
     def use_parallel_scan(self, time_steps, unroll, training=True):
         return wants_parallel(self.scan, time_steps, unroll, training)
@@ -133,6 +167,11 @@ class MinGRUCell(_MinimalCell):
     # chrono it plays the input gate.
     gate_layout = ("input", "candidate")
 
+    def scan_sequence(self, *args, last_only=False):
+        from kerasweights.recurrent import scan
+
+        return scan.min_gru_sequence(*args, last_only=last_only)
+
     def linear_coefficients(self, parts):
         """``(a, b)`` with ``h_t = a_t h_{t-1} + b_t``."""
         k_z, k_h = parts
@@ -191,6 +230,11 @@ class MinLSTMCell(_MinimalCell):
     def _log_gates(self, k_f, k_i):
         diff = ops.softplus(-k_f) - ops.softplus(-k_i)
         return -ops.softplus(diff), -ops.softplus(-diff)
+
+    def scan_sequence(self, *args, last_only=False):
+        from kerasweights.recurrent import scan
+
+        return scan.min_lstm_sequence(*args, last_only=last_only)
 
     def linear_coefficients(self, parts):
         """``(a, b)`` with ``h_t = a_t h_{t-1} + b_t``."""

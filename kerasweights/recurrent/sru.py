@@ -5,7 +5,6 @@ from keras import ops
 
 from kerasweights.recurrent.base import GatedCell
 from kerasweights.recurrent.base import GatedRNN
-from kerasweights.recurrent.base import _tf_sru_cells
 
 __all__ = ["SRUCell", "SRU"]
 
@@ -131,8 +130,54 @@ class SRUCell(GatedCell):
         h = highway + r * (self.activation(c_new) - highway)
         return h, [c_new]
 
+    def tf_sequence(self, inputs, states, training=False, last_only=False):
+        """TensorFlow, time-major ``inputs``: ``(h, [last c])``.
+
+        The state recurrence has a written-out gradient
+        (`kerasweights.recurrent.scan.sru_sequence`). ``h`` holds every
+        output, or with ``last_only`` only the last one: the reset gate,
+        the highway product and the output are then computed for the last
+        step alone.
+        """
+        from kerasweights.recurrent import scan
+
+        u = self.units
+        kernel = self.kernel
+        b_f, b_r = ops.split(self.bias, 2)
+        v_f, v_r = ops.split(self.recurrent_kernel, 2)
+        candidate = ops.matmul(inputs, kernel[:, :u])
+        x_f = ops.matmul(inputs, kernel[:, u : 2 * u]) + b_f
+        c = scan.sru_sequence(candidate, x_f, v_f, states[0])
+        if last_only:
+            inputs = inputs[-1]
+            if c.shape[0] is None:
+                previous = ops.concatenate([states[0][None], c], 0)[-2]
+            else:
+                previous = c[-2] if c.shape[0] > 1 else states[0]
+            c_out = c[-1]
+        else:
+            previous = ops.concatenate([states[0][None], c[:-1]], 0)
+            c_out = c
+        x_r = ops.matmul(inputs, kernel[:, 2 * u : 3 * u]) + b_r
+        if self.highway_projection:
+            highway = ops.matmul(inputs, kernel[:, 3 * u :])
+        else:
+            highway = inputs
+        h = scan.sru_output(
+            c_out,
+            previous,
+            x_r,
+            v_r,
+            highway,
+            self.activation,
+            fused=training and not last_only,
+        )
+        return h, [c[-1]]
+
     def fast_sequence(self, parts, states, loop):
         """A whole unmasked sequence, stepping only what needs ``c_{t-1}``.
+
+        Used on backends other than TensorFlow (which runs `tf_sequence`).
 
         The reset gate and the output depend on ``c_{t-1}`` and ``c_t``
         but feed nothing back, so only the forget gate and ``c`` stay in
@@ -140,23 +185,18 @@ class SRUCell(GatedCell):
         """
         candidate, x_f, x_r, highway = parts
         v_f, v_r = self.loop_constants()
-        if keras.backend.backend() == "tensorflow":
-            # Same recurrence, with its gradient written out (base.py).
-            cells = _tf_sru_cells(candidate, x_f, v_f, states[0])
-            carry = [cells[:, -1]]
-        else:
 
-            def step(carry, inputs):
-                c = carry[0]
-                cand_t, x_f_t = inputs
-                c_new = cand_t + ops.sigmoid(x_f_t + v_f * c) * (c - cand_t)
-                return [c_new], [c_new]
+        def step(carry, inputs):
+            c = carry[0]
+            cand_t, x_f_t = inputs
+            c_new = cand_t + ops.sigmoid(x_f_t + v_f * c) * (c - cand_t)
+            return [c_new], [c_new]
 
-            xs = (
-                ops.transpose(candidate, (1, 0, 2)),
-                ops.transpose(x_f, (1, 0, 2)),
-            )
-            carry, cells = loop(step, [states[0]], xs)
+        xs = (
+            ops.transpose(candidate, (1, 0, 2)),
+            ops.transpose(x_f, (1, 0, 2)),
+        )
+        carry, cells = loop(step, [states[0]], xs)
         previous = ops.concatenate(
             [ops.expand_dims(states[0], 1), cells[:, :-1]], axis=1
         )
