@@ -416,7 +416,10 @@ def peephole_lstm_sequence(
     length = _length(x)
 
     def run(x, h0, c0, kernel_in, bias, kernel, peephole):
-        p_i, p_f, p_o = tf.split(peephole, 3)
+        # Vectors broadcast to batch rows once: element-wise operations on
+        # equal shapes are cheaper than broadcasting ones inside the loops.
+        p_i, p_f, p_o = (tf.zeros_like(h0) + p for p in tf.split(peephole, 3))
+        bias = _zeros(h0, 4 * units) + bias
 
         def step(carry, inputs):
             h, c = carry
