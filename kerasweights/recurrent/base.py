@@ -549,19 +549,22 @@ class GatedRNN(keras.layers.RNN):
                 scanned = self._linear(parts, states, mask)
             return self._finish_parallel(scanned, mask)
         if tf_fast and mask is None and hasattr(cell, "tf_sequence"):
-            # Time-major throughout (kerasweights/recurrent/scan.py).
+            # Time-major throughout (kerasweights/recurrent/scan.py); a
+            # cell returns None for what it leaves to the general loop.
             time_major = ops.transpose(sequences, (1, 0, 2))
-            if not self.return_sequences:
-                last, new_states = cell.tf_sequence(
-                    time_major, states, training, last_only=True
-                )
-                return last, ops.expand_dims(last, 1), list(new_states)
-            outputs, new_states = cell.tf_sequence(time_major, states, training)
-            return (
-                outputs[-1],
-                ops.transpose(outputs, (1, 0, 2)),
-                list(new_states),
+            last_only = not self.return_sequences
+            result = cell.tf_sequence(
+                time_major, states, training, last_only=last_only
             )
+            if result is not None:
+                outputs, new_states = result
+                if last_only:
+                    last = outputs
+                    outputs = ops.expand_dims(last, 1)
+                else:
+                    last = outputs[-1]
+                    outputs = ops.transpose(outputs, (1, 0, 2))
+                return last, outputs, list(new_states)
         fast = getattr(cell, "fast_sequence", None)
         if (
             fast is not None

@@ -152,6 +152,31 @@ class IndRNNCell(GatedCell):
         h_new = self.activation(parts[0] + constants[0] * h_in)
         return h_new, [h_new]
 
+    def tf_sequence(self, inputs, states, training=False, last_only=False):
+        """TensorFlow, time-major ``inputs``: ``(h, [last h])``, or ``None``.
+
+        Steps unrolled on time slices (`kerasweights.recurrent.scan`),
+        differentiated automatically: with no while loop, no step's
+        intermediates go through TensorFlow's loop stacks. Returns ``None``
+        (the layer then runs its general loop) when the time length is
+        unknown or above ``scan.UNROLL_LIMIT``.
+        """
+        from kerasweights.recurrent import scan
+
+        length = inputs.shape[0]
+        if length is None or length > scan.UNROLL_LIMIT:
+            return None
+        projected = self.project(inputs)[0]
+        u = tile_rows(self.recurrent_kernel, ops.shape(states[0])[0])
+        h = states[0]
+        outputs = []
+        for x_t in scan.unstack(projected):
+            h = self.activation(x_t + u * h)
+            outputs.append(h)
+        if last_only:
+            return h, [h]
+        return ops.stack(outputs), [h]
+
     def get_config(self):
         return {
             **super().get_config(),

@@ -32,8 +32,10 @@ __all__ = [
     "linear_recurrence",
     "min_gru_sequence",
     "min_lstm_sequence",
+    "sru_output",
     "sru_sequence",
     "steps",
+    "unstack",
 ]
 
 # Longest static sequence whose steps are unrolled in the graph. Tracing
@@ -145,6 +147,11 @@ def steps(a, b, h0, reverse=False):
 def _previous(h, h0):
     """``h_{t-1}`` at position ``t`` (``h0`` at the first step)."""
     return tf.concat([h0[None], h[:-1]], 0)
+
+
+def unstack(x):
+    """The time slices of a static-length sequence, one operation."""
+    return tf.unstack(x, num=_static_length(x))
 
 
 def _unstack(x):

@@ -1,8 +1,9 @@
 """The TensorFlow fast paths of the element-wise layers (scan.py).
 
-minGRU, minLSTM and SRU run time-major sequences with written-out
-gradients on TensorFlow; these tests hold them to the plain Python loop
-(``unroll=True``, automatic differentiation) and to NumPy, in float64.
+minGRU, minLSTM, SRU and IndRNN run time-major sequences on TensorFlow
+(the first three with written-out gradients); these tests hold them to
+the plain Python loop (``unroll=True``, automatic differentiation) and to
+NumPy, in float64.
 """
 
 import numpy as np
@@ -14,7 +15,12 @@ from kerasweights.recurrent import scan
 
 UNITS = 4
 BATCH = 3
-FAST_LAYERS = [recurrent.MinGRU, recurrent.MinLSTM, recurrent.SRU]
+FAST_LAYERS = [
+    recurrent.MinGRU,
+    recurrent.MinLSTM,
+    recurrent.SRU,
+    recurrent.IndRNN,
+]
 
 
 def numpy_linear(a, b, h0):
