@@ -98,6 +98,15 @@ class RateConstrainedModel(SensitiveInputModel):
         damping: Weight of the quadratic term
             ``damping / 2 * sum_k max(0, c~_k)^2`` on the proxy violations
             (>= 0; 0 turns it off).
+        holdout: ``None`` (default), or the name of an input holding a
+            0/1 flag per row: rows flagged 1 are held out of the loss and
+            the proxy terms and only estimate the hard violations that
+            move the multipliers; rows flagged 0 train the model (Cotter
+            et al., ICML 2019: the multipliers then follow the violation
+            on rows the model does not fit, which on small data sets is
+            far larger than on the rows it fits). Without it every row
+            does both. The flag, like the sensitive input, never reaches
+            the predictor.
         **kwargs: Passed to `keras.Model`.
 
     Raises:
@@ -124,9 +133,18 @@ class RateConstrainedModel(SensitiveInputModel):
         multiplier_learning_rate=0.05,
         proxy_temperature=1.0,
         damping=0.0,
+        holdout=None,
         **kwargs,
     ):
         super().__init__(predictor, sensitive=sensitive, **kwargs)
+        if holdout is not None and (
+            not isinstance(holdout, str) or not holdout or holdout == sensitive
+        ):
+            raise InvalidArgumentError(
+                "`holdout` must be None or the name of an input other than "
+                f"`sensitive` ({sensitive!r}). Received: holdout={holdout!r}"
+            )
+        self.holdout = holdout
         if constraint not in CONSTRAINTS:
             raise InvalidArgumentError(
                 f"`constraint` must be one of {list(CONSTRAINTS)}. Received: "
@@ -238,6 +256,23 @@ class RateConstrainedModel(SensitiveInputModel):
             ops.concatenate(present),
         )
 
+    def features(self, inputs):
+        if self.holdout is not None and isinstance(inputs, dict):
+            inputs = {k: v for k, v in inputs.items() if k != self.holdout}
+        return super().features(inputs)
+
+    def holdout_flags(self, inputs):
+        """Flat float32 0/1 flags of the ``holdout`` input; raises if it
+        is missing."""
+        if not isinstance(inputs, dict) or self.holdout not in inputs:
+            raise InvalidArgumentError(
+                f"RateConstrainedModel(holdout={self.holdout!r}) needs the "
+                f"input {self.holdout!r} (0/1 per row) in the dict of "
+                "inputs"
+            )
+        flags = ops.reshape(ops.cast(inputs[self.holdout], "float32"), (-1,))
+        return ops.cast(flags > 0.5, "float32")
+
     def rate_epsilon(self, rate):
         """The allowed gap of ``rate`` (``"selection"``, ``"tpr"``,
         ``"fpr"``)."""
@@ -260,13 +295,6 @@ class RateConstrainedModel(SensitiveInputModel):
     def compute_loss(
         self, x=None, y=None, y_pred=None, sample_weight=None, training=True
     ):
-        loss = super().compute_loss(
-            x=x,
-            y=y,
-            y_pred=y_pred,
-            sample_weight=sample_weight,
-            training=training,
-        )
         scores = ops.reshape(ops.cast(y_pred, "float32"), (-1,))
         labels = ops.reshape(ops.cast(y, "float32"), (-1,))
         groups, valid = self.checked_groups(x)
@@ -274,7 +302,26 @@ class RateConstrainedModel(SensitiveInputModel):
             weights = ops.ones_like(scores)
         else:
             weights = ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
-        soft, hard, _ = self.constraint_values(groups, scores, labels, weights)
+        fit_weights = held_weights = weights
+        if self.holdout is not None:
+            held = self.holdout_flags(x)
+            fit_weights = weights * (1.0 - held)
+            held_weights = weights * held
+            sample_weight = fit_weights
+        loss = super().compute_loss(
+            x=x,
+            y=y,
+            y_pred=y_pred,
+            sample_weight=sample_weight,
+            training=training,
+        )
+        soft, hard, _ = self.constraint_values(
+            groups, scores, labels, fit_weights
+        )
+        if self.holdout is not None:
+            _, hard, _ = self.constraint_values(
+                groups, scores, labels, held_weights
+            )
         lam = ops.convert_to_tensor(self.multipliers)
         if training:
             step = self.multiplier_learning_rate * ops.stop_gradient(hard)
@@ -299,6 +346,7 @@ class RateConstrainedModel(SensitiveInputModel):
             multiplier_learning_rate=self.multiplier_learning_rate,
             proxy_temperature=self.proxy_temperature,
             damping=self.damping,
+            holdout=self.holdout,
         )
         return config
 

@@ -199,3 +199,67 @@ def test_per_rate_epsilon_must_cover_the_constraint_rates():
             )
     with pytest.raises(InvalidArgumentError, match="`epsilon`"):
         RateConstrainedModel(small_predictor(), epsilon="0.1")
+
+
+def test_holdout_rows_move_only_the_multipliers(tmp_path):
+    # Rows flagged 1 estimate the hard violations; rows flagged 0 carry
+    # the loss and the proxy terms (NumPy hand computation of both).
+    x, groups, y = toy_data(40)
+    w = np.linspace(0.2, 1.0, 40).astype("float32")
+    held = (np.arange(40) % 3 == 0).astype("float32")
+    eps, eta, temperature, damping = 0.01, 0.5, 0.5, 4.0
+    model = RateConstrainedModel(
+        small_predictor(),
+        constraint="equalized_odds",
+        epsilon=eps,
+        multiplier_learning_rate=eta,
+        proxy_temperature=temperature,
+        damping=damping,
+        holdout="held",
+    )
+    model.compile(keras.optimizers.SGD(0.0), "binary_crossentropy")
+    feed = {"features": x, "group": groups, "held": held}
+    start = np.array([0.5, 0.0, 1.0, 0.2, 0.0, 0.7, 0.3, 0.1])
+    model.multipliers.assign(start)
+    scores = model.predict(feed, verbose=0)[:, 0].astype("float64")
+    cells = [y, 1 - y]
+    fit_w, held_w = w * (1 - held), w * held
+    soft = _gaps(groups, _proxy(scores, temperature), cells, fit_w, eps)
+    hard = _gaps(groups, (scores > 0.5).astype(float), cells, held_w, eps)
+    loss = model.compute_loss(
+        feed, y, model(feed), sample_weight=w, training=False
+    )
+    plain = keras.losses.BinaryCrossentropy()(
+        y, scores[:, None], sample_weight=fit_w
+    )
+    expected = (
+        float(plain)
+        + start @ soft
+        + 0.5 * damping * np.sum(np.maximum(soft, 0.0) ** 2)
+    )
+    assert float(loss) == pytest.approx(expected, rel=1e-4, abs=1e-5)
+    model.train_on_batch(feed, y, sample_weight=w)
+    np.testing.assert_allclose(
+        model.multipliers.numpy(),
+        np.maximum(0.0, start + eta * hard),
+        atol=1e-6,
+    )
+    # The flag never reaches the predictor, and the setting is saved.
+    path = tmp_path / "holdout.keras"
+    model.save(path)
+    back = keras.saving.load_model(path)
+    assert back.holdout == "held"
+    np.testing.assert_allclose(
+        back.predict(feed, verbose=0), model.predict(feed, verbose=0)
+    )
+
+
+def test_holdout_name_and_missing_input_are_named():
+    for bad in ("", "group", 3):
+        with pytest.raises(InvalidArgumentError, match="`holdout`"):
+            RateConstrainedModel(small_predictor(), holdout=bad)
+    x, groups, y = toy_data(16)
+    model = RateConstrainedModel(small_predictor(), holdout="held")
+    model.compile("adam", "binary_crossentropy")
+    with pytest.raises(InvalidArgumentError, match="'held'"):
+        model.fit({"features": x, "group": groups}, y, verbose=0)
