@@ -114,9 +114,12 @@ def time_layers(length, rounds, jit, peak, factories):
     x = rng.normal(size=(BATCH, length, FEATURES)).astype("float32")
     y = rng.normal(size=(BATCH, 1)).astype("float32")
     models = {}
+    first = {}
     for name, factory in factories:
+        start = time.perf_counter()
         model = build(factory, length, jit)
         model.train_on_batch(x, y)  # tracing and compilation
+        first[name] = time.perf_counter() - start
         model.predict_on_batch(x)
         models[name] = model
     train = {name: [] for name in models}
@@ -152,9 +155,216 @@ def time_layers(length, rounds, jit, peak, factories):
                 "cpu_vs_lstm": step_cpu / lstm_cpu,
                 "infer_seq_per_s": BATCH / forward,
                 "peak_fraction": 3 * flops / step / peak,
+                "first_s": first[name],
             }
         )
     return rows
+
+
+def profile_parts(length, rounds):
+    """CPU time of the parts of a minGRU training step, TensorFlow only.
+
+    Each part runs as its own ``tf.function`` on the benchmark's shapes
+    (batch 64, 128 units, ``length`` steps), forward and gradient, with
+    the loss on the last step as in the speed table. Returns
+    ``[(part, ms)]``, medians of ``rounds`` calls.
+    """
+    import tensorflow as tf
+
+    from kerasweights.recurrent import scan
+
+    rng = np.random.default_rng(0)
+    shape = (length, BATCH, UNITS)
+
+    def variable(values):
+        return tf.Variable(values.astype("float32"))
+
+    x = tf.constant(rng.normal(size=(length, BATCH, FEATURES)), tf.float32)
+    kernels = [variable(rng.normal(size=(FEATURES, UNITS)) * 0.2)]
+    kernels.append(variable(rng.normal(size=(FEATURES, UNITS)) * 0.2))
+    biases = [variable(np.zeros(UNITS)), variable(np.zeros(UNITS))]
+    k_z = variable(rng.normal(size=shape))
+    k_h = variable(rng.normal(size=shape))
+    a = variable(1.0 / (1.0 + np.exp(-rng.normal(size=shape))))
+    b = variable(rng.normal(size=shape))
+    h0 = tf.zeros((BATCH, UNITS))
+
+    def plain_gates(k_z, k_h):
+        z = tf.sigmoid(k_z)
+        return 1.0 - z, z * tf.maximum(k_h + 0.5, tf.sigmoid(k_h))
+
+    size = next(
+        n for n in (32, 25, 20, 16, 10, 8, 5, 4, 2, 1) if length % n == 0
+    )
+    count = length // size
+    # The two-level form wants time as (position in chunk, chunk).
+    a_chunks, b_chunks = [
+        variable(
+            np.transpose(
+                v.numpy().reshape(count, size, BATCH, UNITS), (1, 0, 2, 3)
+            )
+        )
+        for v in (a, b)
+    ]
+
+    @tf.custom_gradient
+    def chunked(a, b, h0):
+        # Two levels: the steps inside chunks for all chunks at once, the
+        # chunk ends in sequence, one fix-up; the gradient is the same
+        # recurrence run backwards in the same form.
+        local, product = [b[0]], [a[0]]
+        for j in range(1, size):
+            local.append(a[j] * local[-1] + b[j])
+            product.append(a[j] * product[-1])
+        ends = tf.unstack(local[-1], num=count)
+        gains = tf.unstack(product[-1], num=count)
+        carry, starts = h0, []
+        for k in range(count):
+            starts.append(carry)
+            carry = gains[k] * carry + ends[k]
+        starts = tf.stack(starts)
+        h = tf.stack(
+            [loc + p * starts for loc, p in zip(local, product, strict=True)]
+        )
+
+        def grad(dh):
+            back, gain = [None] * size, [None] * size
+            back[-1], gain[-1] = dh[-1], tf.ones_like(dh[-1])
+            for j in range(size - 2, -1, -1):
+                back[j] = a[j + 1] * back[j + 1] + dh[j]
+                gain[j] = a[j + 1] * gain[j + 1]
+            firsts = tf.unstack(back[0], num=count)
+            spans = tf.unstack(gain[0], num=count)
+            heads = tf.unstack(a[0], num=count)
+            into = [None] * count
+            flow = tf.zeros_like(h0)
+            for k in range(count - 1, -1, -1):
+                into[k] = flow
+                flow = heads[k] * (firsts[k] + spans[k] * flow)
+            into = tf.stack(into)
+            g = tf.stack(
+                [bk + gn * into for bk, gn in zip(back, gain, strict=True)]
+            )
+            previous = tf.concat([starts[None], h[:-1]], 0)
+            return g * previous, g, flow
+
+        return h, grad
+
+    def while_loop(written_out):
+        # A while loop of 8 unrolled steps per iteration, as the layers
+        # ran before the time-major paths (with the written-out gradient).
+        def run():
+            if written_out:
+                return scan.linear_recurrence(a, b, h0)
+            return scan.steps(a, b, h0)
+
+        traced = with_gradient(run, [a, b])
+
+        def first_call_traces_the_loop():
+            saved = scan.UNROLL_LIMIT, scan.BLOCK
+            scan.UNROLL_LIMIT, scan.BLOCK = 0, 8
+            try:
+                return traced()
+            finally:
+                scan.UNROLL_LIMIT, scan.BLOCK = saved
+
+        return first_call_traces_the_loop, traced
+
+    def with_gradient(forward, sources):
+        @tf.function
+        def run():
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(forward()[-1])
+            return tape.gradient(loss, sources)
+
+        return run
+
+    def products():
+        return sum(
+            tf.tensordot(x, w, [[-1], [0]]) + c
+            for w, c in zip(kernels, biases, strict=True)
+        )
+
+    def fused_gates():
+        @tf.function
+        def run():
+            a = scan.fuse(scan._min_gru_forget)(k_z, biases[0])
+            b = scan.fuse(scan._keep_candidate)(a, k_h, biases[1])
+            # b and k_z stand in for the state gradient and the states.
+            grads = scan.fuse(scan._offset_grads)(b, k_z, h0, a, k_h, biases[1])
+            return [a[-1], b[-1]] + [g[-1] for g in grads]
+
+        return run
+
+    layer_path = with_gradient(
+        lambda: scan.min_gru_sequence(
+            tf.tensordot(x, kernels[0], [[-1], [0]]),
+            tf.tensordot(x, kernels[1], [[-1], [0]]),
+            biases[0],
+            biases[1],
+            h0,
+        ),
+        kernels + biases,
+    )
+    parts = [
+        ("input products and their gradient", with_gradient(products, kernels)),
+        (
+            "gates, plain TensorFlow operations, with gradient",
+            with_gradient(lambda: sum(plain_gates(k_z, k_h)), [k_z, k_h]),
+        ),
+        ("gates and gate gradients, XLA-fused (scan.py)", fused_gates()),
+        (
+            "recurrence: while loop of 8-step bodies, automatic gradient",
+            while_loop(False),
+        ),
+        (
+            "recurrence: while loop of 8-step bodies, written-out gradient "
+            "(as the previous code)",
+            while_loop(True),
+        ),
+        (
+            f"recurrence: two levels, {count} chunks of {size} steps, "
+            "written-out gradient",
+            with_gradient(
+                lambda: chunked(a_chunks, b_chunks, h0), [a_chunks, b_chunks]
+            ),
+        ),
+        (
+            "recurrence: unrolled on slices, written-out gradient (scan.py)",
+            with_gradient(lambda: scan.linear_recurrence(a, b, h0), [a, b]),
+        ),
+        ("minGRU, all of the above as the layer runs it", layer_path),
+    ]
+    results = []
+    for name, run in parts:
+        if isinstance(run, tuple):
+            first, run = run
+            first()
+        run()
+        times = []
+        for _ in range(rounds):
+            cpu = time.process_time()
+            tf.nest.map_structure(lambda t: t.numpy(), run())
+            times.append(time.process_time() - cpu)
+        results.append((name, 1000 * statistics.median(times)))
+    # The two-level form must give the states and gradients of stepping.
+    with tf.GradientTape(persistent=True) as tape:
+        stepped = scan.linear_recurrence(a, b, h0)
+        loss = tf.reduce_sum(tf.sin(stepped))
+        two_level = chunked(a_chunks, b_chunks, h0)
+        back = tf.reshape(
+            tf.transpose(two_level, (1, 0, 2, 3)), (length, BATCH, UNITS)
+        )
+        loss_two = tf.reduce_sum(tf.sin(back))
+    want = tape.gradient(loss, a).numpy()
+    got = tape.gradient(loss_two, a_chunks).numpy()
+    got = np.transpose(got, (1, 0, 2, 3)).reshape(want.shape)
+    error = max(
+        float(tf.reduce_max(tf.abs(back - stepped))),
+        float(np.abs(got - want).max() / np.abs(want).max()),
+    )
+    results.append(("(two levels against stepping: largest difference)", error))
+    return results
 
 
 def adding_problem(length, steps, seed=0):
@@ -235,8 +445,9 @@ def markdown(rows, peak, jit):
         f"GFLOP/s; jit_compile={jit}.",
         "",
         "| layer | T | train step (ms) | vs Keras LSTM | vs Keras GRU "
-        "| CPU time (ms) | CPU vs LSTM | inference (seq/s) | matmul peak |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| CPU time (ms) | CPU vs LSTM | inference (seq/s) | matmul peak "
+        "| first step (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         lines.append(
@@ -244,7 +455,8 @@ def markdown(rows, peak, jit):
             f"| {row['vs_lstm']:.2f}x | {row['vs_gru']:.2f}x "
             f"| {row['cpu_ms']:.0f} | {row['cpu_vs_lstm']:.2f}x "
             f"| {row['infer_seq_per_s']:.0f} "
-            f"| {100 * row['peak_fraction']:.1f}% |"
+            f"| {100 * row['peak_fraction']:.1f}% "
+            f"| {row['first_s']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -333,6 +545,11 @@ def main(argv=None):
     )
     parser.add_argument("--only", nargs="+", help="time only these layers")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="CPU time of the parts of a minGRU training step",
+    )
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--plot", help="write a PNG of the ratios here")
     args = parser.parse_args(argv)
@@ -345,6 +562,18 @@ def main(argv=None):
         print("|---|---|---|")
         for name, result in tflite_check().items():
             print(f"| {name} | {result['loop']} | {result['unroll']} |")
+        print()
+    if args.profile:
+        length = max(args.lengths)
+        print(
+            f"Parts of a minGRU training step, T={length}, batch {BATCH}, "
+            f"{UNITS} units: process CPU time, median of {rounds} calls"
+        )
+        print()
+        print("| part | CPU time (ms) |")
+        print("|---|---|")
+        for name, ms in profile_parts(length, rounds):
+            print(f"| {name} | {ms:.3g} |")
         print()
     if not args.no_speed:
         peak = matmul_peak()
