@@ -585,8 +585,9 @@ class GatedRNN(keras.layers.RNN):
 
         Unmasked sequences go through the cell's ``tf_sequence`` (in
         training, gates and recurrence with one written-out gradient);
-        masked ones through `scan.linear_recurrence` with ``a = 1`` and
-        ``b = 0`` at masked steps.
+        masked ones through `scan.linear_recurrence` (in training; the
+        forward-only `scan.steps` otherwise) with ``a = 1`` and ``b = 0``
+        at masked steps.
         """
         from kerasweights.recurrent import scan
 
@@ -604,7 +605,10 @@ class GatedRNN(keras.layers.RNN):
             valid = ops.expand_dims(ops.transpose(mask, (1, 0)), -1)
             a = ops.where(valid, a, ops.ones_like(a))
             b = ops.where(valid, b, ops.zeros_like(b))
-            h = scan.linear_recurrence(a, b, states[0])
+            if training:
+                h = scan.linear_recurrence(a, b, states[0])
+            else:
+                h = scan.steps(a, b, states[0])
         return ops.transpose(h, (1, 0, 2)), [h[-1]]
 
     def _linear(self, parts, states, mask):

@@ -97,8 +97,10 @@ class _MinimalCell(GatedCell):
                 *products, *biases, states[0], last_only=last_only
             )
         else:
+            # Forward operations only: an exported model holds no gradient
+            # function (a gradient taken here is automatic).
             a, b = self.linear_coefficients(self.project(inputs))
-            h = scan.linear_recurrence(a, b, states[0])
+            h = scan.steps(a, b, states[0])
             if last_only:
                 h = h[-1]
         return h, [h if last_only else h[-1]]

@@ -32,6 +32,7 @@ __all__ = [
     "linear_recurrence",
     "min_gru_sequence",
     "min_lstm_sequence",
+    "sru_cells",
     "sru_output",
     "sru_sequence",
     "steps",
@@ -358,7 +359,7 @@ def _sru_unrolled(candidates, x_fs, v_f, c):
     return states
 
 
-def _sru_cells(candidate, x_f, v_f, c0):
+def sru_cells(candidate, x_f, v_f, c0):
     """SRU's ``c_t`` for all steps (forward only), time-major."""
     length = _static_length(candidate)
     if length is not None and length <= UNROLL_LIMIT:
@@ -436,7 +437,7 @@ def sru_sequence(candidate, x_f, v_f, c0):
 
     @tf.custom_gradient
     def cells(candidate, x_f, v_f, c0):
-        c = _sru_cells(candidate, x_f, v_f, c0)
+        c = sru_cells(candidate, x_f, v_f, c0)
 
         def grad(dc):
             a = fuse(_sru_jacobian)(c, c0, candidate, x_f, v_f)

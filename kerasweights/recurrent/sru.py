@@ -133,8 +133,9 @@ class SRUCell(GatedCell):
     def tf_sequence(self, inputs, states, training=False, last_only=False):
         """TensorFlow, time-major ``inputs``: ``(h, [last c])``.
 
-        The state recurrence has a written-out gradient
-        (`kerasweights.recurrent.scan.sru_sequence`). ``h`` holds every
+        In training the state recurrence has a written-out gradient
+        (`kerasweights.recurrent.scan.sru_sequence`); otherwise only
+        forward operations run. ``h`` holds every
         output, or with ``last_only`` only the last one: the reset gate,
         the highway product and the output are then computed for the last
         step alone.
@@ -147,7 +148,10 @@ class SRUCell(GatedCell):
         v_f, v_r = ops.split(self.recurrent_kernel, 2)
         candidate = ops.matmul(inputs, kernel[:, :u])
         x_f = ops.matmul(inputs, kernel[:, u : 2 * u]) + b_f
-        c = scan.sru_sequence(candidate, x_f, v_f, states[0])
+        if training:
+            c = scan.sru_sequence(candidate, x_f, v_f, states[0])
+        else:
+            c = scan.sru_cells(candidate, x_f, v_f, states[0])
         if last_only:
             inputs = inputs[-1]
             if c.shape[0] is None:
