@@ -12,6 +12,13 @@ Every cell in this package splits its step in two:
 ``call(inputs, states)`` chains the two for one step, which is what
 ``keras.layers.RNN``, ``Bidirectional`` and ``StackedRNNCells`` use. The
 layers (`GatedRNN` subclasses) run their own loop over ``recur`` instead.
+
+On TensorFlow a cell may also define
+``tf_sequence(inputs, states, training, last_only)``: a whole unmasked,
+time-major sequence at once (minGRU, minLSTM, SRU and IndRNN, through
+`kerasweights.recurrent.scan`); it returns ``(outputs, new_states)``, with
+``last_only`` the last output instead of all, or ``None`` to leave the
+sequence to the general loop.
 """
 
 import inspect
