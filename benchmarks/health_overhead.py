@@ -16,9 +16,11 @@ disturb far less.
 
 ``--calls`` measures instead what one recorded step adds to the compiled
 step itself, without fit, its callbacks or the host reads around it: the
-model's own train function and the tapped one are called alternately, in
-blocks of ``--block`` calls on the same batches, and the medians over
-``--blocks`` blocks are compared. On a noisy shared machine this isolates
+model's own train function (as its first fit traced it), the same step
+traced once more after the optimizer was built (as the tapped function is
+traced), and the tapped one are called in rotation, in blocks of
+``--block`` calls on the same batches, and the medians over ``--blocks``
+blocks are compared. On a noisy shared machine this isolates
 the in-graph cost far better than whole epochs do.
 
 Usage:
@@ -26,6 +28,7 @@ Usage:
         [--batch-size 32] [--nets dense conv recurrent] [--jit-compile]
     python benchmarks/health_overhead.py --calls [--blocks 30]
         [--block 50] [--batch-size 32] [--nets ...] [--jit-compile]
+        [--against COMMIT]
 """
 
 import argparse
@@ -144,42 +147,96 @@ def measure(net, rounds, epochs, batch_size, jit_compile=False):
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
-def measure_calls(net, blocks, block, batch_size, jit_compile=False):
-    """Median CPU and wall ms per call: the model's own step, a recorded one."""
-    import tensorflow as tf
+def tap_class_at(commit):
+    """`GradientTap` as kerasweights/health/tap.py was at a git commit."""
+    import importlib.util
+    import subprocess
+    import tempfile
 
-    from kerasweights.health.tap import GradientTap
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source = subprocess.run(
+        ["git", "show", f"{commit}:kerasweights/health/tap.py"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    folder = tempfile.mkdtemp(prefix="health_tap_")
+    path = os.path.join(folder, f"tap_{commit}.py")
+    with open(path, "w") as f:
+        f.write(source)
+    spec = importlib.util.spec_from_file_location(f"tap_{commit}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.GradientTap
 
-    build, shape = NETS[net]
-    x, y = digits()
-    x = shape(x)
+
+def _trained(net, x, y, batch_size, jit_compile):
     keras.utils.set_random_seed(0)
-    model = build()
+    model = NETS[net][0]()
     model.compile(
         "adam", "sparse_categorical_crossentropy", jit_compile=jit_compile
     )
     model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+    return model
+
+
+def measure_calls(
+    net, blocks, block, batch_size, jit_compile=False, against=None
+):
+    """Median CPU and wall ms per call: the model's own step, a recorded one.
+
+    With ``against`` (a git commit), a second copy of the model is tapped by
+    the tap of that commit, and its recorded step is timed in the same
+    rotation.
+    """
+    import tensorflow as tf
+
+    from kerasweights.health.tap import GradientTap
+
+    x, y = digits()
+    x = NETS[net][1](x)
+    model = _trained(net, x, y, batch_size, jit_compile)
+    # The model's own train function as fit traced it (the optimizer was
+    # built during that first trace), and the same step traced once more
+    # now that the optimizer exists, as the tapped function is.
+    first = model.train_function
+    model.make_train_function(force=True)
+    retraced = model.train_function
+    model.train_function = first
     tap = GradientTap(model, every_n_steps=1)
     tap.install()
     data = tf.data.Dataset.from_tensor_slices((x, y))
     batches = iter(data.batch(batch_size, drop_remainder=True).repeat())
     functions = {
         "own": (tap.plain_function, True),
+        "own, retraced": (retraced, True),
         "recorded": (tap.tapped_function, False),
     }
+    taps = dict.fromkeys(functions, tap)
+    if against is not None:
+        other = tap_class_at(against)(
+            _trained(net, x, y, batch_size, jit_compile), every_n_steps=1
+        )
+        other.install()
+        functions["recorded, " + against] = (other.tapped_function, False)
+        taps["recorded, " + against] = other
     samples = {(name, c): [] for name in functions for c in (0, 1)}
+    order = list(functions)
     for b in range(-2, blocks):  # two warm-up blocks (tracing)
-        names = list(functions) if b % 2 == 0 else list(functions)[::-1]
+        # Rotate the order block by block.
+        names = order[b % len(order) :] + order[: b % len(order)]
         for name in names:
             function, plain = functions[name]
-            tap.use_plain(plain)
+            taps[name].use_plain(plain)
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(block):
                 function(batches)
             if b >= 0:
                 samples[name, 0].append((time.perf_counter() - wall) / block)
                 samples[name, 1].append((time.process_time() - cpu) / block)
-    tap.remove()
+    for used in set(taps.values()):
+        used.remove()
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
@@ -192,7 +249,12 @@ def main_calls(args, nets):
     load = os.getloadavg()[0]
     results = {
         net: measure_calls(
-            net, args.blocks, args.block, args.batch_size, args.jit_compile
+            net,
+            args.blocks,
+            args.block,
+            args.batch_size,
+            args.jit_compile,
+            args.against,
         )
         for net in nets
     }
@@ -205,19 +267,42 @@ def main_calls(args, nets):
         print(f"{label}:")
         print()
         print(
-            "| network | own step | recorded step | added per recorded step "
-            "| every step, in-graph | every 10th step, in-graph (added/10) |"
+            "| network | own step | own step, retraced | recorded step "
+            "| added, vs own | added, vs retraced "
+            "| every step, in-graph | every 10th step, in-graph |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for net, med in results.items():
-            own, rec = med["own", clock], med["recorded", clock]
-            added = rec - own
+            own, again = med["own", clock], med["own, retraced", clock]
+            rec = med["recorded", clock]
+            cells = [f"{1000 * own:.3f}", f"{1000 * again:.3f}"]
+            cells.append(f"{1000 * rec:.3f}")
+            cells += [f"{1e6 * (rec - own):+.0f} us"]
+            cells += [f"{1e6 * (rec - again):+.0f} us"]
+            # Relative to the retraced step: what the statistics add,
+            # without the gain of the retrace itself.
+            cells += [f"{100 * (rec / again - 1):+.1f}%"]
+            cells += [f"{10 * (rec / again - 1):+.1f}%"]
+            print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
+        if args.against:
+            print()
             print(
-                f"| {net} | {1000 * own:.3f} | {1000 * rec:.3f} | "
-                f"{1e6 * added:+.0f} us | {100 * added / own:+.1f}% | "
-                f"{10 * added / own:+.1f}% |",
-                flush=True,
+                f"| network | recorded step | recorded step, {args.against} "
+                f"| added, vs retraced | added, {args.against} "
+                "| ratio of the added times |"
             )
+            print("|---|---|---|---|---|---|")
+            for net, med in results.items():
+                again = med["own, retraced", clock]
+                rec = med["recorded", clock]
+                old = med["recorded, " + args.against, clock]
+                print(
+                    f"| {net} | {1000 * rec:.3f} | {1000 * old:.3f} | "
+                    f"{1e6 * (rec - again):+.0f} us | "
+                    f"{1e6 * (old - again):+.0f} us | "
+                    f"{(rec - again) / (old - again):.2f} |",
+                    flush=True,
+                )
 
 
 def main(argv=None):
@@ -236,6 +321,11 @@ def main(argv=None):
     )
     parser.add_argument("--blocks", type=int, default=30)
     parser.add_argument("--block", type=int, default=50)
+    parser.add_argument(
+        "--against",
+        default=None,
+        help="with --calls: also time the tap of this git commit",
+    )
     args = parser.parse_args(argv)
     nets = args.nets or list(NETS)
     if args.calls:
@@ -274,6 +364,25 @@ def main(argv=None):
                     f"{1000 * value:.3f} ({100 * (value / base - 1):+.1f}%)"
                 )
             print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
+        if args.against:
+            print()
+            print(
+                f"| network | recorded step | recorded step, {args.against} "
+                f"| added, vs retraced | added, {args.against} "
+                "| ratio of the added times |"
+            )
+            print("|---|---|---|---|---|---|")
+            for net, med in results.items():
+                again = med["own, retraced", clock]
+                rec = med["recorded", clock]
+                old = med["recorded, " + args.against, clock]
+                print(
+                    f"| {net} | {1000 * rec:.3f} | {1000 * old:.3f} | "
+                    f"{1e6 * (rec - again):+.0f} us | "
+                    f"{1e6 * (old - again):+.0f} us | "
+                    f"{(rec - again) / (old - again):.2f} |",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":
