@@ -33,12 +33,12 @@ DEFAULT_BATCH_SIZE = 256
 # batch estimates, hence the larger batch.
 CONSTRAINED_SETTINGS = {
     "constraint": "parity_and_equalized_odds",
-    "epsilon": 0.02,
+    "epsilon": 0.025,
     "damping": 10.0,
     "proxy_temperature": 0.2,
     "multiplier_learning_rate": 0.2,
 }
-CONSTRAINED_TRAINING = {"epochs": 10, "batch_size": 1024}
+CONSTRAINED_TRAINING = {"epochs": 30, "batch_size": 1024}
 # Not inside tune's default ``kerasweights-output``: a folder holding
 # another command's files is refused by the output-folder claim.
 DEFAULT_OUT = "kerasweights-fairness"

@@ -243,14 +243,14 @@ def test_constrained_uses_the_benchmark_selected_setting():
     # chose for the joint goal (constrained_dp_eo).
     assert fairness_cmd.CONSTRAINED_SETTINGS == {
         "constraint": "parity_and_equalized_odds",
-        "epsilon": 0.02,
+        "epsilon": 0.025,
         "damping": 10.0,
         "proxy_temperature": 0.2,
         "multiplier_learning_rate": 0.2,
     }
     parser = build_parser()
     args = parser.parse_args(["fairness"])
-    assert fairness_cmd.training_settings(record, args) == (10, 1024)
+    assert fairness_cmd.training_settings(record, args) == (30, 1024)
     assert fairness_cmd.training_settings(None, args) == (5, 256)
     args = parser.parse_args(
         ["fairness", "--epochs", "2", "--batch-size", "64"]
