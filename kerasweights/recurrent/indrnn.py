@@ -158,13 +158,12 @@ class IndRNNCell(GatedCell):
         Steps unrolled on time slices (`kerasweights.recurrent.scan`),
         differentiated automatically: with no while loop, no step's
         intermediates go through TensorFlow's loop stacks. Returns ``None``
-        (the layer then runs its general loop) when the time length is
-        unknown or above ``scan.UNROLL_LIMIT``.
+        (the layer then runs its general loop) when the steps are not to be
+        unrolled (`kerasweights.recurrent.scan.unrolled_length`).
         """
         from kerasweights.recurrent import scan
 
-        length = inputs.shape[0]
-        if length is None or length > scan.UNROLL_LIMIT:
+        if scan.unrolled_length(inputs) is None:
             return None
         projected = self.project(inputs)[0]
         u = tile_rows(self.recurrent_kernel, ops.shape(states[0])[0])

@@ -11,7 +11,7 @@ their gradients) and by the per-step cost of the loop, not by arithmetic
   the time length is static and at most `UNROLL_LIMIT` (each step's
   operands stay in the CPU cache; the graph grows with the length), and as
   a while loop over blocks of `BLOCK` unrolled steps otherwise (unknown or
-  long sequences);
+  long sequences, and graphs compiled by XLA);
 * writes each cell's gradient out by hand: the recurrence backwards is the
   linear recurrence ``g_t = dh_t + a_{t+1} g_{t+1}``, and the gate
   arithmetic before and after it is one function per direction that XLA
@@ -36,6 +36,7 @@ __all__ = [
     "sru_output",
     "sru_sequence",
     "steps",
+    "unrolled_length",
     "unstack",
 ]
 
@@ -69,6 +70,32 @@ def fuse(fn):
 
 def _static_length(x):
     return x.shape[0]
+
+
+def _in_xla():
+    """Whether the graph being traced will be compiled by XLA."""
+    try:
+        from tensorflow.python.ops import control_flow_util
+    except ImportError:  # pragma: no cover - internal module moved
+        return False
+    return control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph()
+    )
+
+
+def unrolled_length(x):
+    """The time length of ``x`` if its steps should be unrolled, else None.
+
+    Unrolled when the length is static, at most `UNROLL_LIMIT`, and the
+    graph is not compiled by XLA: on the project machine XLA compiled a
+    training step with 100 unrolled steps several times slower than one
+    with the while loop, which also ran faster there (first-step column
+    of ``python -m benchmarks.recurrent_speed --jit``).
+    """
+    length = _static_length(x)
+    if length is None or length > UNROLL_LIMIT or _in_xla():
+        return None
+    return length
 
 
 def _unrolled(coefficients, offsets, h0, reverse=False):
@@ -136,8 +163,8 @@ def steps(a, b, h0, reverse=False):
     With ``reverse``, ``h_t = a_t h_{t+1} + b_t`` from the last step back.
     No gradient is defined here; see `linear_recurrence`.
     """
-    length = _static_length(a)
-    if length is not None and length <= UNROLL_LIMIT:
+    length = unrolled_length(a)
+    if length is not None:
         states = _unrolled(
             tf.unstack(a, num=length), tf.unstack(b, num=length), h0, reverse
         )
@@ -156,8 +183,8 @@ def unstack(x):
 
 
 def _unstack(x):
-    length = _static_length(x)
-    if length is not None and length <= UNROLL_LIMIT:
+    length = unrolled_length(x)
+    if length is not None:
         return tf.unstack(x, num=length)
     return None
 
@@ -361,8 +388,8 @@ def _sru_unrolled(candidates, x_fs, v_f, c):
 
 def sru_cells(candidate, x_f, v_f, c0):
     """SRU's ``c_t`` for all steps (forward only), time-major."""
-    length = _static_length(candidate)
-    if length is not None and length <= UNROLL_LIMIT:
+    length = unrolled_length(candidate)
+    if length is not None:
         return tf.stack(
             _sru_unrolled(
                 tf.unstack(candidate, num=length),

@@ -237,3 +237,15 @@ def test_fast_path_trains_under_jit_compile(cls):
     want = outputs_and_grads(layer, x, h0)
     np.testing.assert_allclose(out.numpy(), want[0], atol=1e-9)
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_steps_are_not_unrolled_inside_xla():
+    x = tf.zeros((5, BATCH, UNITS))
+    assert scan.unrolled_length(x) == 5
+
+    @tf.function(jit_compile=True)
+    def compiled(x):
+        assert scan.unrolled_length(x) is None
+        return x
+
+    compiled(x)
