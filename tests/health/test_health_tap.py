@@ -126,6 +126,60 @@ def test_other_statistics_match_numpy():
     )
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_non_finite_step_is_counted_exactly(jit):
+    # The exact path (a NaN in one input makes the loss and the gradients
+    # NaN):
+    # counts, norms over the finite entries and non-finite weights after
+    # the update, with and without XLA (which takes it in a tf.cond).
+    import tensorflow as tf
+
+    from kerasweights.health import GradientHealthWarning
+
+    x, y = hh.data(n=16)
+    x[3, 2] = np.nan
+    # No ReLU: whether relu(NaN) is NaN or 0 differs between kernels, so
+    # an eager reference could disagree with the compiled step.
+    keras.utils.set_random_seed(1)
+    model = keras.Sequential(
+        [
+            keras.Input((8,)),
+            keras.layers.Dense(4, name="a"),
+            keras.layers.Dense(3, activation="softmax", name="out"),
+        ]
+    )
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(
+            keras.losses.sparse_categorical_crossentropy(
+                y, model(x, training=True)
+            )
+        )
+    grads = [g.numpy() for g in tape.gradient(loss, model.trainable_variables)]
+    with pytest.warns(GradientHealthWarning):
+        health = _fit_one_epoch(model, x, y, 16, jit_compile=jit)
+    w_after = [v.numpy() for v in model.trainable_variables]
+    rec = health.records[0]
+    assert np.isnan(rec.loss) and not rec.skipped
+    assert rec.grad_nonfinite == sum(
+        int(np.sum(~np.isfinite(g))) for g in grads
+    )
+    for i, layer in enumerate(rec.layers):
+        g = grads[2 * i : 2 * i + 2]
+        assert layer.nan == sum(int(np.sum(np.isnan(a))) for a in g)
+        assert layer.inf == sum(int(np.sum(np.isinf(a))) for a in g)
+        clean = [np.where(np.isfinite(a), a, 0.0).astype(np.float64) for a in g]
+        np.testing.assert_allclose(
+            layer.norm, np.sqrt(sum(np.sum(c * c) for c in clean)), atol=1e-7
+        )
+        assert layer.zero_fraction == pytest.approx(
+            sum(int(np.sum(a == 0)) for a in g) / sum(a.size for a in g)
+        )
+        assert layer.weight_nonfinite == sum(
+            int(np.sum(~np.isfinite(a))) for a in w_after[2 * i : 2 * i + 2]
+        )
+    assert health.verdict == "nan"
+
+
 @pytest.mark.parametrize("spe,jit", [(1, False), (3, True)])
 def test_every_n_steps_records_only_those_steps(spe, jit):
     # One step per call: the model's own train function runs in between;
