@@ -275,7 +275,7 @@ def profile_parts(length, rounds):
         def run():
             with tf.GradientTape() as tape:
                 loss = tf.reduce_sum(forward()[-1])
-            return tape.gradient(loss, sources)
+            return loss, tape.gradient(loss, sources)
 
         return run
 
