@@ -246,6 +246,33 @@ def _run(forward, written_gradient, *args):
     return forward(*args)[0]
 
 
+def _for_backward(saved):
+    """The forward's records as the backward loop will read them.
+
+    In graphs they stay TensorArrays (references, no copies). When the
+    forward ran eagerly its TensorArrays are Python lists, which a backward
+    traced as a graph (``tape.jacobian``'s vectorised loop) cannot index
+    with a symbolic step: there they are handed over stacked (a copy, in
+    eager calls only). Stacking in graphs too would let a SavedModel
+    hold the gradient of a training call (its functions cannot capture
+    TensorArrays), but measured 10-15% slower training steps.
+    """
+    import tensorflow as tf
+
+    if len(saved) < 2 or not tf.executing_eagerly():
+        return saved
+    return [saved[0]] + [o.stack() for o in saved[1:]]
+
+
+def _stack(records):
+    """``records`` stacked over time (TensorArray or tensor)."""
+    import tensorflow as tf
+
+    if isinstance(records, tf.TensorArray):
+        return records.stack()
+    return records
+
+
 def _time_inputs(tensors, mask):
     return list(tensors) + ([mask] if mask is not None else [])
 
@@ -290,7 +317,8 @@ def janet_sequence(
             length,
             keep=None if written_gradient else 1,
         )
-        hs = saved[0].stack()
+        hs = _stack(saved[0])
+        saved = _for_backward(saved)
 
         def grad(d_hs):
             def core(d, accs, inputs):
@@ -317,7 +345,7 @@ def janet_sequence(
                 d_h0,
                 d_kernel_in,
                 tf.reduce_sum(d_bias, 0),
-                _outer(saved[1].stack(), d_zs),
+                _outer(_stack(saved[1]), d_zs),
             )
 
         return hs, grad
@@ -353,7 +381,8 @@ def mgu_sequence(
             length,
             keep=None if written_gradient else 1,
         )
-        hs = saved[0].stack()
+        hs = _stack(saved[0])
+        saved = _for_backward(saved)
 
         def grad(d_hs):
             def core(d, accs, inputs):
@@ -386,8 +415,8 @@ def mgu_sequence(
                 d_h0,
                 d_kernel_in,
                 tf.reduce_sum(d_bias, 0),
-                _outer(saved[1].stack(), d_af),
-                _outer(saved[2].stack(), d_ah),
+                _outer(_stack(saved[1]), d_af),
+                _outer(_stack(saved[2]), d_ah),
             )
 
         return hs, grad
@@ -445,7 +474,8 @@ def peephole_lstm_sequence(
             length,
             keep=None if written_gradient else 1,
         )
-        hs = saved[0].stack()
+        hs = _stack(saved[0])
+        saved = _for_backward(saved)
 
         def grad(d_hs, d_c_last):
             def core(d, accs, inputs):
@@ -488,7 +518,7 @@ def peephole_lstm_sequence(
                 d_c0,
                 d_kernel_in,
                 sums[3],
-                _outer(saved[1].stack(), d_zs),
+                _outer(_stack(saved[1]), d_zs),
                 d_peephole,
             )
 
@@ -572,7 +602,8 @@ def layer_norm_lstm_sequence(
             length,
             keep=None if written_gradient else 1,
         )
-        hs = saved[0].stack()
+        hs = _stack(saved[0])
+        saved = _for_backward(saved)
 
         def grad(d_hs, d_c_last):
             def core(d, accs, inputs):
@@ -623,7 +654,7 @@ def layer_norm_lstm_sequence(
                 d_h0,
                 d_c0,
                 d_kernel_in,
-                _outer(saved[1].stack(), d_rs),
+                _outer(_stack(saved[1]), d_rs),
                 a_x,
                 a_b,
                 a_g,
@@ -699,7 +730,8 @@ def layer_norm_gru_sequence(
             length,
             keep=None if written_gradient else 1,
         )
-        hs = saved[0].stack()
+        hs = _stack(saved[0])
+        saved = _for_backward(saved)
 
         def grad(d_hs):
             def core(d, accs, inputs):
@@ -733,7 +765,7 @@ def layer_norm_gru_sequence(
                 d_x,
                 d_h0,
                 d_kernel_in,
-                _outer(saved[1].stack(), d_ss),
+                _outer(_stack(saved[1]), d_ss),
                 a_x,
                 a_b,
                 a_g,

@@ -1,0 +1,159 @@
+"""The written-out BPTT (recurrent/fused.py) under other differentiators.
+
+Vectorised Jacobians (``tape.jacobian``/``batch_jacobian``, which trace the
+backward pass as a graph while the forward ran eagerly) and a saved
+training step (a SavedModel whose function differentiates a training
+call) must work on the fast path like on the general loop. The layers are
+every registered recurrent plugin that uses the fast path.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from kerasweights import registry  # noqa: E402
+from kerasweights.recurrent.fused import FusedLoop  # noqa: E402
+
+FAST = sorted(
+    (
+        r.obj
+        for r in registry.plugins("recurrent")
+        if isinstance(r.obj, type) and issubclass(r.obj, FusedLoop)
+    ),
+    key=lambda cls: cls.__name__,
+)
+IDS = [cls.__name__ for cls in FAST]
+FEATURES = 3
+UNITS = 4
+
+
+def test_the_fast_path_layers_are_found():
+    names = set(IDS)
+    assert {"LayerNormLSTM", "LayerNormGRU", "PeepholeLSTM"} <= names
+    assert {"JANET", "MGU"} <= names
+
+
+def make(cls, dtype="float64"):
+    layer = cls(
+        UNITS,
+        dtype=dtype,
+        return_sequences=True,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=1),
+        recurrent_initializer=keras.initializers.RandomNormal(
+            stddev=0.5, seed=2
+        ),
+        bias_initializer=keras.initializers.RandomUniform(-0.5, 0.5, seed=3),
+    )
+    layer.build((None, None, FEATURES))
+    return layer
+
+
+@pytest.mark.parametrize("cls", FAST, ids=IDS)
+def test_eager_vectorised_jacobians_match_the_general_loop(cls):
+    layer = make(cls)
+    # 17 steps: two loop iterations of 8 steps and a tail.
+    x = tf.constant(np.random.default_rng(0).normal(size=(2, 17, FEATURES)))
+    results = {}
+    for fused in (True, False):
+        layer.fused = fused
+        assert layer.uses_fused_loop(training=True) is fused
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            out = layer(x, training=True)
+        results[fused] = [
+            tape.jacobian(out, layer.trainable_weights[0]).numpy(),
+            tape.jacobian(out, x).numpy(),
+            tape.batch_jacobian(out, x).numpy(),
+        ]
+        del tape
+    for a, b in zip(results[True], results[False], strict=True):
+        assert np.abs(a).max() > 0
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+LOAD_AND_TRAIN = """
+import json, sys
+import numpy as np, tensorflow as tf
+x, y = np.load(sys.argv[1])["x"], np.load(sys.argv[1])["y"]
+losses = {}
+for name in sys.argv[2:]:
+    loaded = tf.saved_model.load(name)
+    losses[name] = [float(loaded.step(x, y)) for _ in range(3)]
+print(json.dumps({"losses": losses, "kerasweights": any(
+    m.startswith("kerasweights") for m in sys.modules)}))
+"""
+
+
+def train_module(cls):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None, FEATURES))
+    layer = cls(UNITS)
+    model = keras.Model(inputs, keras.layers.Dense(1)(layer(inputs)))
+
+    class Trainer(tf.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, None, FEATURES]),
+                tf.TensorSpec([None, 1]),
+            ]
+        )
+        def step(self, x, y):
+            with tf.GradientTape() as tape:
+                out = self.model(x, training=True)
+                loss = tf.reduce_mean((out - y) ** 2)
+            weights = self.model.trainable_variables
+            grads = tape.gradient(loss, weights)
+            for weight, grad in zip(weights, grads, strict=True):
+                weight.assign_sub(0.05 * grad)
+            return loss
+
+    return Trainer(), layer
+
+
+def test_saved_training_step_loads_and_trains_in_a_fresh_process(tmp_path):
+    # The workaround documented in docs/recurrent.md: save without the
+    # custom gradients; the loaded step differentiates the forward loop.
+    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(4, 9, FEATURES)).astype("float32")
+    y = rng.normal(size=(4, 1)).astype("float32")
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    expected, paths = {}, []
+    for cls in FAST:
+        module, layer = train_module(cls)
+        path = str(tmp_path / cls.__name__)
+        tf.saved_model.save(module, path, options=options)
+        paths.append(path)
+        # The same three steps here, on the general loop.
+        layer.fused = False
+        expected[path] = [
+            float(module.step.python_function(x, y)) for _ in range(3)
+        ]
+    run = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_TRAIN, str(tmp_path / "data.npz")]
+        + paths,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert not result["kerasweights"]
+    for path in paths:
+        losses = result["losses"][path]
+        np.testing.assert_allclose(losses, expected[path], rtol=1e-4)
+        # The step trained: the weights moved between the calls.
+        assert losses[0] != losses[1], (path, losses)
