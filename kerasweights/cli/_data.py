@@ -6,8 +6,13 @@ each of them. The file is a NumPy ``.npz`` (``numpy.savez``) or, where a
 command takes one, a ``.npy`` (``numpy.save``). It is never unpickled:
 object arrays are refused, not loaded.
 
-Every array of the file must be numeric (bool, integer or float), finite
-and hold at least one example along its first axis, whether or not the
+The path must name a regular file (never a FIFO, which is not even
+opened for reading). Before anything is loaded, each array header is read
+and the bytes it declares (shape times item size) compared with the bytes
+that follow it, so a damaged or hostile header cannot make NumPy allocate
+more than the file holds. Every array of the file must be numeric (bool,
+integer or float), finite and hold at least one value (at least one
+example along its first axis, no axis of length 0), whether or not the
 command reads it. Which arrays a command reads, and how they must fit its
 model, is checked by the functions below; the format is documented once,
 in docs/getting-started.md ("--data files").
@@ -24,6 +29,8 @@ __all__ = [
     "check_same_length",
     "check_input_shape",
     "check_class_labels",
+    "check_float_range",
+    "fit_float_dtype",
     "with_file",
 ]
 
@@ -92,11 +99,14 @@ def read_data_file(path):
         A `DataFile`.
 
     Raises:
-        InputDataError: The file is missing, a folder, not a NumPy file,
-            truncated or damaged, holds object arrays or zip members that
-            are not arrays, or an array that is not numeric, holds NaN or
-            infinite values, or holds no example (a scalar or an empty
-            first axis).
+        InputDataError: The file is missing, a folder or not a regular file
+            (a FIFO, a device, a symbolic link loop), cannot be read, is
+            not a NumPy file, is truncated or damaged (an array header
+            declaring more bytes than follow it, an encrypted zip member or
+            one compressed by a method zip cannot read), holds object
+            arrays or zip members that are not arrays, or an array that is
+            not numeric, holds NaN or infinite values, or holds no value (a
+            scalar, or an axis of length 0).
     """
     import zipfile
     import zlib
@@ -105,22 +115,6 @@ def read_data_file(path):
 
     prefix = f"--data file {path!r}"
     written = "expected a file written by numpy.savez or numpy.save"
-    if os.path.isdir(path):
-        raise _error(
-            f"{prefix} is a folder; expected a NumPy .npz or .npy file."
-        )
-    if not os.path.isfile(path):
-        raise _error(
-            f"{prefix} does not exist; expected the path of a NumPy .npz or "
-            ".npy file."
-        )
-    with open(path, "rb") as f:
-        head = f.read(6)
-    if not head.startswith(_NPY_MAGIC) and head[:4] not in _ZIP_MAGICS:
-        raise _error(
-            f"{prefix} is not a NumPy file (it starts with neither the .npy "
-            f"nor the .npz header); {written}."
-        )
 
     def objects(key):
         return _error(
@@ -129,37 +123,221 @@ def read_data_file(path):
             "array."
         )
 
-    damaged = (OSError, EOFError, ValueError, zipfile.BadZipFile, zlib.error)
-    key = None
-    try:
-        loaded = np.load(path, allow_pickle=False)
-        if isinstance(loaded, np.ndarray):
-            arrays, single = {None: loaded}, True
-        else:
-            arrays, single = {}, False
-            with loaded:
-                for key in loaded.files:
-                    value = loaded[key]
-                    if not isinstance(value, np.ndarray):
-                        raise _error(
-                            f"{prefix}: member {key!r} is not a NumPy array; "
-                            "expected a .npz written by numpy.savez."
-                        )
-                    arrays[key] = value
-    except damaged as exc:
-        from kerasweights.errors import InputDataError
+    def damaged(reason):
+        return _error(
+            f"{prefix} is truncated or damaged ({reason}); expected a "
+            "complete file written by numpy.savez or numpy.save."
+        )
 
-        if isinstance(exc, InputDataError):
-            raise
-        if isinstance(exc, ValueError) and "pickle" in str(exc):
-            raise objects(key) from None
-        raise _error(
-            f"{prefix} is truncated or damaged ({_one_line(exc)}); expected "
-            "a complete file written by numpy.savez or numpy.save."
-        ) from None
+    f = _open_regular_file(path, prefix)
+    with f:
+        head = f.read(6)
+        if not head.startswith(_NPY_MAGIC) and head[:4] not in _ZIP_MAGICS:
+            raise _error(
+                f"{prefix} is not a NumPy file (it starts with neither the "
+                f".npy nor the .npz header); {written}."
+            )
+        # Nothing is loaded before every array header has been read and
+        # the bytes it declares are known to be there: a damaged or
+        # hostile header must not make NumPy allocate terabytes.
+        failures = (
+            OSError,
+            EOFError,
+            ValueError,
+            RuntimeError,  # an encrypted zip member
+            NotImplementedError,  # a compression method zip cannot read
+            MemoryError,
+            zipfile.BadZipFile,
+            zlib.error,
+        )
+        key = None
+        try:
+            f.seek(0)
+            if head.startswith(_NPY_MAGIC):
+                _check_declared_size(f, os.fstat(f.fileno()).st_size)
+            else:
+                _check_zip_members(f)
+            f.seek(0)
+            loaded = np.load(f, allow_pickle=False)
+            if isinstance(loaded, np.ndarray):
+                arrays, single = {None: loaded}, True
+            else:
+                arrays, single = {}, False
+                with loaded:
+                    for key in loaded.files:
+                        value = loaded[key]
+                        if not isinstance(value, np.ndarray):
+                            raise _error(
+                                f"{prefix}: member {key!r} is not a NumPy "
+                                "array; expected a .npz written by "
+                                "numpy.savez."
+                            )
+                        arrays[key] = value
+        except _Damaged as exc:
+            raise damaged(exc.reason) from None
+        except _Objects as exc:
+            raise objects(exc.key) from None
+        except failures as exc:
+            from kerasweights.errors import InputDataError
+
+            if isinstance(exc, InputDataError):
+                raise
+            if isinstance(exc, ValueError) and "pickle" in str(exc):
+                raise objects(key) from None
+            if isinstance(exc, MemoryError):
+                raise _error(
+                    f"{prefix}: {_array_name(key)} does not fit in memory "
+                    f"({_one_line(exc)}); expected arrays this machine can "
+                    "hold."
+                ) from None
+            raise damaged(_one_line(exc)) from None
     for key, array in arrays.items():
         _check_array(prefix, key, array)
     return DataFile(path, arrays, single)
+
+
+class _Damaged(Exception):
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Objects(Exception):
+    def __init__(self, key):
+        super().__init__(key)
+        self.key = key
+
+
+def _open_regular_file(path, prefix):
+    """``path`` opened for reading, once it is known to be a regular file.
+
+    It is opened without blocking and checked on the open descriptor, so a
+    FIFO is never waited on and a path swapped after the check is still
+    refused.
+    """
+    import errno
+    import stat
+
+    expected = "expected a NumPy .npz or .npy file"
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise _error(
+                f"{prefix} is not a regular file (a symbolic link loop); "
+                f"{expected}."
+            ) from None
+        if os.path.isdir(path):
+            raise _error(f"{prefix} is a folder; {expected}.") from None
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR) and not (
+            os.path.lexists(path)
+        ):
+            raise _error(
+                f"{prefix} does not exist; expected the path of a NumPy "
+                ".npz or .npy file."
+            ) from None
+        if exc.errno == errno.ENOENT:
+            raise _error(
+                f"{prefix} is a symbolic link to a missing file; {expected}."
+            ) from None
+        reason = exc.strerror or type(exc).__name__
+        raise _error(
+            f"{prefix} cannot be read ({reason.lower()}); {expected} "
+            "that you may read."
+        ) from None
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        os.close(fd)
+        raise
+    if stat.S_ISDIR(mode):
+        os.close(fd)
+        raise _error(f"{prefix} is a folder; {expected}.")
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+        )
+        raise _error(f"{prefix} is not a regular file ({kind}); {expected}.")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _check_declared_size(fp, available):
+    """The ``.npy`` at ``fp`` declares no more bytes than ``available``.
+
+    ``available`` counts the bytes of the file (or zip member) from
+    ``fp``'s position, header included. Raises `_Damaged` or `_Objects`.
+    """
+    import math
+
+    from numpy.lib import format as npy
+
+    start = fp.tell()
+    try:
+        version = npy.read_magic(fp)
+        if version == (1, 0):
+            shape, _, dtype = npy.read_array_header_1_0(fp)
+        else:
+            shape, _, dtype = npy.read_array_header_2_0(fp)
+    except (ValueError, EOFError, OSError) as exc:
+        raise _Damaged(f"unreadable array header: {_one_line(exc)}") from None
+    if dtype.hasobject:
+        raise _Objects(None)
+    declared = math.prod(shape) * dtype.itemsize
+    left = available - (fp.tell() - start)
+    if declared > left:
+        raise _Damaged(
+            f"an array header declares shape {shape} of {dtype}, "
+            f"{declared} bytes, but {max(left, 0)} bytes follow it"
+        )
+
+
+# Compression methods Python's zipfile reads: stored, deflated, bzip2, lzma.
+_ZIP_METHODS = (0, 8, 12, 14)
+
+
+def _check_zip_members(fp):
+    """Every ``.npy`` member of the zip at ``fp`` is readable and declares
+    no more bytes than the member holds. Raises `_Damaged`, `_Objects` or
+    zip's own errors."""
+    import zipfile
+
+    size = os.fstat(fp.fileno()).st_size
+    with zipfile.ZipFile(fp) as archive:
+        for info in archive.infolist():
+            key = info.filename.removesuffix(".npy")
+            if info.flag_bits & 0x1:
+                raise _Damaged(f"member {key!r} is encrypted")
+            if info.compress_type not in _ZIP_METHODS:
+                raise _Damaged(
+                    f"member {key!r} uses compression method "
+                    f"{info.compress_type}, which zip cannot read"
+                )
+            if info.header_offset + info.compress_size > size or (
+                info.compress_type == zipfile.ZIP_STORED
+                and info.compress_size != info.file_size
+            ):
+                # The sizes the directory gives bound what is allocated.
+                raise _Damaged(
+                    f"member {key!r} claims {info.file_size} bytes that "
+                    "the file does not hold"
+                )
+            with archive.open(info) as member:
+                if member.read(6) != _NPY_MAGIC:
+                    continue  # refused as "not a NumPy array" on loading
+            with archive.open(info) as member:
+                try:
+                    _check_declared_size(member, info.file_size)
+                except _Objects:
+                    raise _Objects(key) from None
+                except _Damaged as exc:
+                    raise _Damaged(f"member {key!r}: {exc.reason}") from None
 
 
 def _check_array(prefix, key, array):
@@ -175,6 +353,13 @@ def _check_array(prefix, key, array):
             f"{prefix}: {_array_name(key)} has shape {array.shape}; expected "
             "at least one example along the first axis."
         )
+    if array.size == 0:
+        axis = array.shape.index(0)
+        raise _error(
+            f"{prefix}: {_array_name(key)} has shape {array.shape}, which "
+            f"holds no values (axis {axis} has length 0); expected every "
+            "axis to have a length of at least 1."
+        )
     if array.dtype.kind == "f":
         bad = np.flatnonzero(~np.isfinite(array))
         if bad.size:
@@ -184,6 +369,78 @@ def _check_array(prefix, key, array):
                 f"{_index(key, bad[0], array.shape)}); expected finite "
                 "numbers."
             )
+
+
+def fit_float_dtype():
+    """The float dtype Keras's ``fit`` and ``evaluate`` cast arrays to.
+
+    Keras casts every float array of another precision to ``floatx``
+    (``float32`` unless configured), whatever the model's own dtype.
+    Read without importing Keras when it is not imported yet: from the
+    ``floatx`` entry of Keras's ``keras.json``.
+    """
+    import sys
+
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        try:
+            return str(keras.config.floatx())
+        except AttributeError:
+            pass
+    import json
+
+    home = os.environ.get("KERAS_HOME") or os.path.join(
+        os.path.expanduser("~"), ".keras"
+    )
+    try:
+        with open(os.path.join(home, "keras.json")) as f:
+            value = json.load(f).get("floatx", "float32")
+    except (OSError, ValueError, AttributeError):
+        return "float32"
+    return (
+        value
+        if value in ("float16", "bfloat16", "float32", "float64")
+        else ("float32")
+    )
+
+
+def check_float_range(data, key, dtype, why=None):
+    """Float array ``key`` keeps every value finite when cast to ``dtype``.
+
+    A finite ``float64`` of ``1e300`` becomes infinite as ``float32``; it
+    is refused here rather than fed to the model as infinity.
+
+    Args:
+        data: A `DataFile`.
+        key: The array's name (``None`` for a ``.npy``).
+        dtype: The dtype the command casts the array to.
+        why: Why it is cast, for the message; by default, that Keras
+            casts it to ``dtype`` to train.
+    """
+    import numpy as np
+
+    array = data.arrays[key]
+    if array.dtype.kind != "f":
+        return
+    try:
+        target = np.dtype(dtype)
+    except TypeError:
+        return  # bfloat16 and other dtypes NumPy does not know
+    if target.kind != "f" or np.finfo(array.dtype).max <= np.finfo(target).max:
+        return
+    with np.errstate(over="ignore"):
+        bad = np.flatnonzero(np.isinf(array.astype(target)))
+    if bad.size:
+        i = int(bad[0])
+        value = array.flat[i].item()
+        why = why or f"Keras casts it to {target} to train the model"
+        raise _error(
+            f"{data.prefix}: {_array_name(key)} holds {bad.size} values "
+            f"beyond {target}'s range (the first at "
+            f"{_index(key, i, array.shape)}={value:g}); expected magnitudes "
+            f"up to {float(np.finfo(target).max):.4g}, since {why}, which "
+            "would make them infinite."
+        )
 
 
 def arrays_named(data, command, choices):
@@ -200,9 +457,12 @@ def arrays_named(data, command, choices):
         that order.
 
     Raises:
-        InputDataError: The file is a ``.npy``, or holds no whole set; the
+        InputDataError: The file is a ``.npy``, or holds no whole set (the
             message names the first missing array of the set the file
-            comes closest to.
+            comes closest to), or a float array of the set holds values
+            that Keras's cast to ``floatx`` (`fit_float_dtype`) would make
+            infinite: the commands that call this train or evaluate the
+            model with Keras.
     """
     reads = " or ".join(
         ", ".join(repr(n) for n in names[:-1]) + f" and {names[-1]!r}"
@@ -215,6 +475,10 @@ def arrays_named(data, command, choices):
         )
     for names in choices:
         if all(n in data.arrays for n in names):
+            # Keras's fit and evaluate cast each float array to floatx.
+            dtype = fit_float_dtype()
+            for n in names:
+                check_float_range(data, n, dtype)
             return names, tuple(data.arrays[n] for n in names)
     # The set most of whose names are present (the first on a tie).
     closest = max(

@@ -1,6 +1,10 @@
 """One `--data` reader for `export`, `health` and `compress`: the same bad
 file gets the same one line (exit 2, no traceback) from each command."""
 
+import errno
+import os
+import struct
+import warnings
 import zipfile
 
 import keras
@@ -133,6 +137,113 @@ def _scalar(path):
     return "array 'y' has shape (); expected at least one example"
 
 
+def _npy_header(shape, descr="<f8"):
+    """A version 1.0 .npy header declaring ``shape``, then 64 zero bytes."""
+    header = repr({"descr": descr, "fortran_order": False, "shape": shape})
+    header = header.encode("latin1")
+    header += b" " * (63 - (10 + len(header)) % 64) + b"\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+
+
+def _npy_bytes(array):
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _huge_npy(path):
+    # Loading it would allocate 24 TB (MemoryError) or read a short file.
+    path.write_bytes(_npy_header((10**12, 3)) + bytes(64))
+    return (
+        "is truncated or damaged (an array header declares shape "
+        "(1000000000000, 3) of float64, 24000000000000 bytes, but 64 bytes "
+        "follow it)"
+    )
+
+
+def _huge_member(path):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", _npy_header((2**62, 2**62)) + bytes(64))
+        z.writestr("y.npy", _npy_bytes(_y()))
+    return "(member 'x': an array header declares shape (4611686018427387904"
+
+
+def _patched_zip(path, local, central):
+    """A .npz of 'x' and 'y' with bytes of the first member's headers
+    changed: ``local(raw, i)`` and ``central(raw, j)`` at their offsets."""
+    np.savez(path, x=_x(), y=_y())
+    raw = bytearray(path.read_bytes())
+    local(raw, raw.find(b"PK\x03\x04"))
+    central(raw, raw.find(b"PK\x01\x02"))
+    path.write_bytes(bytes(raw))
+
+
+def _encrypted(path):
+    def flag(offset):
+        def set_bit(raw, i):
+            raw[i + offset] |= 1
+
+        return set_bit
+
+    _patched_zip(path, flag(6), flag(8))
+    return "is truncated or damaged (member 'x' is encrypted)"
+
+
+def _unknown_method(path):
+    def method(offset):
+        def put(raw, i):
+            raw[i + offset : i + offset + 2] = struct.pack("<H", 99)
+
+        return put
+
+    _patched_zip(path, method(8), method(10))
+    return "(member 'x' uses compression method 99, which zip cannot read)"
+
+
+def _stored_size_lie(path):
+    # A stored member whose directory entry claims 2 GiB: the sizes in the
+    # directory are checked before they bound an allocation.
+    np.savez(path, x=_x(), y=_y())
+    raw = bytearray(path.read_bytes())
+    j = raw.find(b"PK\x01\x02")
+    raw[j + 24 : j + 28] = struct.pack("<I", 2**31)
+    path.write_bytes(bytes(raw))
+    return "(member 'x' claims 2147483648 bytes that the file does not hold)"
+
+
+def _zero_axis(path):
+    np.savez(path, x=np.zeros((12, 0), "float32"), y=_y())
+    return (
+        "array 'x' has shape (12, 0), which holds no values (axis 1 has "
+        "length 0)"
+    )
+
+
+def _fifo(path):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no FIFOs on this system")
+    os.mkfifo(path)  # never opened for reading: that would block
+    return "is not a regular file (a FIFO); expected a NumPy .npz or .npy"
+
+
+def _link_loop(path):
+    path.symlink_to(path.name)
+    return "is not a regular file (a symbolic link loop)"
+
+
+def _dangling_link(path):
+    path.symlink_to(path.parent / "gone.npz")
+    return "is a symbolic link to a missing file"
+
+
+def _unreadable(path):
+    np.savez(path, x=_x(), y=_y())
+    path.chmod(0)
+    return "cannot be read (permission denied); expected a NumPy .npz or"
+
+
 FILE_FAULTS = [
     _missing,
     _folder,
@@ -148,15 +259,41 @@ FILE_FAULTS = [
     _inf_labels,
     _empty_array,
     _scalar,
+    _huge_npy,
+    _huge_member,
+    _encrypted,
+    _unknown_method,
+    _stored_size_lie,
+    _zero_axis,
+    _fifo,
+    _link_loop,
+    _dangling_link,
+    _unreadable,
 ]
+
+
+def _deny(path):
+    """``os.open`` that refuses ``path`` as a file without read permission
+    would (for a run as root, whom permissions do not stop)."""
+    real = os.open
+
+    def fake(name, *args, **kwargs):
+        if os.fspath(name) == str(path):
+            raise PermissionError(errno.EACCES, "Permission denied", name)
+        return real(name, *args, **kwargs)
+
+    return fake
 
 
 @pytest.mark.parametrize("make", FILE_FAULTS, ids=lambda f: f.__name__[1:])
 def test_a_bad_file_is_the_same_line_from_every_command(
-    model_file, tmp_path, capsys, make
+    model_file, tmp_path, capsys, monkeypatch, make
 ):
-    path = tmp_path / ("d.npy" if make is _object_npy else "d.npz")
+    npy = make in (_object_npy, _huge_npy)
+    path = tmp_path / ("d.npy" if npy else "d.npz")
     words = make(path)
+    if make is _unreadable and os.access(path, os.R_OK):
+        monkeypatch.setattr(os, "open", _deny(path))
     said = {}
     for command in COMMANDS:
         code, line = _run(command, model_file, path, tmp_path, capsys)
@@ -216,7 +353,20 @@ def _one_npy(path):
     return "holds one array (a .npy file); kerasweights "
 
 
+def _beyond_float32(path):
+    # Finite as float64, infinite once Keras casts it to float32.
+    x = _x().astype("float64")
+    x[3, 1] = -1e300
+    np.savez(path, x=x, y=_y())
+    return (
+        "array 'x' holds 1 values beyond float32's range (the first at "
+        "x[3, 1]=-1e+300); expected magnitudes up to 3.403e+38, since Keras "
+        "casts it to float32 to train the model"
+    )
+
+
 MODEL_FAULTS = [
+    _beyond_float32,
     _wrong_shape,
     _label_too_big,
     _label_negative,
@@ -304,3 +454,51 @@ def test_whole_number_float_labels_and_one_hot_rows_pass_the_checks(
     _data.check_input_shape(data, "x", model)
     _data.check_class_labels(data, "y", 3)
     _data.check_same_length(data, "x", "y1")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="export casts to the model's input dtype, which the --data "
+    "reader does not know; validate_check_data (kerasweights/export/"
+    "verification.py, not this reader's file) must refuse the cast",
+)
+def test_export_refuses_values_beyond_its_input_dtype(
+    model_file, tmp_path, capsys
+):
+    path = tmp_path / "d.npz"
+    _beyond_float32(path)
+    np.savez(path, x=np.load(path)["x"])  # export reads one array per input
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in cast
+        code, line = _run("export", model_file, path, tmp_path, capsys)
+    assert code == 2
+    assert "beyond float32's range" in line and "x[3, 1]" in line
+
+
+def test_the_float_range_follows_the_dtype_of_the_cast(tmp_path):
+    from kerasweights.cli import _data
+    from kerasweights.errors import InputDataError
+
+    path = tmp_path / "d.npz"
+    _beyond_float32(path)
+    # The reader alone does not refuse: a float64 model takes 1e300.
+    data = _data.read_data_file(str(path))
+    _data.check_float_range(data, "x", "float64")
+    _data.check_float_range(data, "y", "float32")  # integers: no cast
+    with pytest.raises(InputDataError, match=r"beyond float16's range"):
+        _data.check_float_range(data, "x", "float16")
+    # Keras casts to floatx: with floatx float64, nothing overflows.
+    floatx = keras.config.floatx()
+    try:
+        keras.config.set_floatx("float64")
+        assert _data.fit_float_dtype() == "float64"
+        _data.arrays_named(data, "health", (("x", "y"),))
+    finally:
+        keras.config.set_floatx(floatx)
+    assert _data.fit_float_dtype() == floatx
+    with pytest.raises(InputDataError, match=r"x\[3, 1\]=-1e\+300"):
+        _data.arrays_named(data, "health", (("x", "y"),))
+    # Values that round to float32's largest number stay finite.
+    np.savez(path, x=np.full((12, 4), 3.4028235e38), y=_y())
+    data = _data.read_data_file(str(path))
+    _data.arrays_named(data, "health", (("x", "y"),))
