@@ -197,12 +197,16 @@ def read_data_file(path):
 
 
 class _Damaged(Exception):
+    """A file found damaged before loading; ``reason`` says how."""
+
     def __init__(self, reason):
         super().__init__(reason)
         self.reason = reason
 
 
 class _Objects(Exception):
+    """An array header declaring Python objects; ``key`` names the array."""
+
     def __init__(self, key):
         super().__init__(key)
         self.key = key

@@ -502,3 +502,25 @@ def test_the_float_range_follows_the_dtype_of_the_cast(tmp_path):
     np.savez(path, x=np.full((12, 4), 3.4028235e38), y=_y())
     data = _data.read_data_file(str(path))
     _data.arrays_named(data, "health", (("x", "y"),))
+
+
+def test_an_array_too_big_for_memory_is_one_line(tmp_path, monkeypatch):
+    # A header within the file's size can still ask for more memory than
+    # the machine has (a well-compressed member): NumPy's MemoryError.
+    from kerasweights.cli import _data
+    from kerasweights.errors import InputDataError
+
+    path = tmp_path / "d.npy"
+    np.save(path, _x())
+
+    def load(*args, **kwargs):
+        raise MemoryError("Unable to allocate 22 TiB for an array")
+
+    monkeypatch.setattr(np, "load", load)
+    with pytest.raises(InputDataError) as caught:
+        _data.read_data_file(str(path))
+    assert str(caught.value) == (
+        f"--data file {str(path)!r}: its array does not fit in memory "
+        "(Unable to allocate 22 TiB for an array); expected arrays this "
+        "machine can hold."
+    )
