@@ -183,9 +183,37 @@ def validate_check_data(specs, data):
                 f"Check input {name!r} holds {bad} NaN or infinite values; "
                 "expected finite numbers."
             )
+        _check_float_range(name, value, spec["dtype"])
         _check_integer_values(name, value, spec["dtype"])
         arrays[name] = value
     return arrays
+
+
+def _check_float_range(name, value, dtype):
+    """Float inputs take values their dtype can hold.
+
+    Check data is cast to the input's dtype; a float64 value beyond a
+    float32 input's range would become infinite there, and the comparison
+    would then blame the export rather than the data.
+    """
+    target = np.dtype(dtype)
+    if value.dtype.kind != "f" or target.kind != "f":
+        return
+    if np.finfo(value.dtype).max <= np.finfo(target).max:
+        return
+    with np.errstate(over="ignore"):
+        bad = np.flatnonzero(np.isinf(value.astype(target)))
+    if bad.size:
+        where = ", ".join(
+            str(int(i)) for i in np.unravel_index(bad[0], value.shape)
+        )
+        raise InputDataError(
+            f"Check input {name!r} holds {bad.size} values beyond "
+            f"{target}'s range (the first at {name}[{where}]="
+            f"{value.flat[bad[0]].item():g}); expected magnitudes up to "
+            f"{float(np.finfo(target).max):.4g} for the model's {target} "
+            "input."
+        )
 
 
 def _check_integer_values(name, value, dtype):

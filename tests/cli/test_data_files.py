@@ -456,12 +456,6 @@ def test_whole_number_float_labels_and_one_hot_rows_pass_the_checks(
     _data.check_same_length(data, "x", "y1")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="export casts to the model's input dtype, which the --data "
-    "reader does not know; validate_check_data (kerasweights/export/"
-    "verification.py, not this reader's file) must refuse the cast",
-)
 def test_export_refuses_values_beyond_its_input_dtype(
     model_file, tmp_path, capsys
 ):
@@ -469,7 +463,7 @@ def test_export_refuses_values_beyond_its_input_dtype(
     _beyond_float32(path)
     np.savez(path, x=np.load(path)["x"])  # export reads one array per input
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # overflow in cast
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow warning
         code, line = _run("export", model_file, path, tmp_path, capsys)
     assert code == 2
     assert "beyond float32's range" in line and "x[3, 1]" in line
