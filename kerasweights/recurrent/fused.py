@@ -253,15 +253,36 @@ def _for_backward(saved):
     forward ran eagerly its TensorArrays are Python lists, which a backward
     traced as a graph (``tape.jacobian``'s vectorised loop) cannot index
     with a symbolic step: there they are handed over stacked (a copy, in
-    eager calls only). Stacking in graphs too would let a SavedModel
-    hold the gradient of a training call (its functions cannot capture
-    TensorArrays), but measured 10-15% slower training steps.
+    eager calls only). Stacking in graphs too measured 10-15% slower
+    training steps (see `_reachable` for SavedModels).
     """
     import tensorflow as tf
 
     if len(saved) < 2 or not tf.executing_eagerly():
         return saved
     return [saved[0]] + [o.stack() for o in saved[1:]]
+
+
+def _reachable(saved, forward):
+    """``saved``, or the forward loop's records computed again.
+
+    The backward loop reads the forward's TensorArrays where its graph
+    can reach theirs (every gradient TensorFlow builds). When
+    `tf.saved_model.save` traces the gradient on its own, in a graph of
+    its own, it could only capture them as variants, which a SavedModel
+    cannot hold: there the forward loop runs again inside the gradient.
+    """
+    import tensorflow as tf
+
+    arrays = [o for o in saved[1:] if isinstance(o, tf.TensorArray)]
+    if not arrays:
+        return saved
+    graph = tf.compat.v1.get_default_graph()
+    while graph is not None:
+        if graph is arrays[0].flow.graph:
+            return saved
+        graph = getattr(graph, "outer_graph", None)
+    return _for_backward(forward()[1])
 
 
 def _stack(records):
@@ -309,18 +330,23 @@ def janet_sequence(
             h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
             return [h_new], [h_new, h, f, i, g]
 
-        _, saved = _scan(
-            step,
-            [h0],
-            _time_inputs([x], mask),
-            [shape] * 5,
-            length,
-            keep=None if written_gradient else 1,
-        )
+        def forward():
+            return _scan(
+                step,
+                [h0],
+                _time_inputs([x], mask),
+                [shape] * 5,
+                length,
+                keep=None if written_gradient else 1,
+            )
+
+        _, saved = forward()
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
         def grad(d_hs):
+            records = _reachable(saved, forward)
+
             def core(d, accs, inputs):
                 d_h = d[0]
                 h, f, i, g = inputs
@@ -334,7 +360,7 @@ def janet_sequence(
                 d_hs,
                 [tf.zeros_like(h0)],
                 [_zeros(h0, 2 * units)],
-                saved[1:],
+                records[1:],
                 [[shape[0], 2 * units]],
                 mask,
                 length,
@@ -345,7 +371,7 @@ def janet_sequence(
                 d_h0,
                 d_kernel_in,
                 tf.reduce_sum(d_bias, 0),
-                _outer(_stack(saved[1]), d_zs),
+                _outer(_stack(records[1]), d_zs),
             )
 
         return hs, grad
@@ -373,18 +399,23 @@ def mgu_sequence(
             h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
             return [h_new], [h_new, h, fh, f, cand]
 
-        _, saved = _scan(
-            step,
-            [h0],
-            _time_inputs([x], mask),
-            [shape] * 5,
-            length,
-            keep=None if written_gradient else 1,
-        )
+        def forward():
+            return _scan(
+                step,
+                [h0],
+                _time_inputs([x], mask),
+                [shape] * 5,
+                length,
+                keep=None if written_gradient else 1,
+            )
+
+        _, saved = forward()
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
         def grad(d_hs):
+            records = _reachable(saved, forward)
+
             def core(d, accs, inputs):
                 d_h = d[0]
                 h, f, cand = inputs
@@ -404,7 +435,7 @@ def mgu_sequence(
                 d_hs,
                 [tf.zeros_like(h0)],
                 [_zeros(h0, 2 * shape[1])],
-                [saved[1], saved[3], saved[4]],
+                [records[1], records[3], records[4]],
                 [shape, shape, [shape[0], 2 * shape[1]]],
                 mask,
                 length,
@@ -415,8 +446,8 @@ def mgu_sequence(
                 d_h0,
                 d_kernel_in,
                 tf.reduce_sum(d_bias, 0),
-                _outer(_stack(saved[1]), d_af),
-                _outer(_stack(saved[2]), d_ah),
+                _outer(_stack(records[1]), d_af),
+                _outer(_stack(records[2]), d_ah),
             )
 
         return hs, grad
@@ -466,18 +497,23 @@ def peephole_lstm_sequence(
             kept_c = _keep(valid, c_new, c)
             return [h_new, kept_c], [h_new, h, c, c_new, i, f, g, o, tc]
 
-        (_, c_last), saved = _scan(
-            step,
-            [h0, c0],
-            _time_inputs([x], mask),
-            [shape] * 9,
-            length,
-            keep=None if written_gradient else 1,
-        )
+        def forward():
+            return _scan(
+                step,
+                [h0, c0],
+                _time_inputs([x], mask),
+                [shape] * 9,
+                length,
+                keep=None if written_gradient else 1,
+            )
+
+        (_, c_last), saved = forward()
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
         def grad(d_hs, d_c_last):
+            records = _reachable(saved, forward)
+
             def core(d, accs, inputs):
                 d_h, d_c = d
                 c, c_new, i, f, g, o, tc = inputs
@@ -504,7 +540,7 @@ def peephole_lstm_sequence(
                 d_hs,
                 [zeros, _final_grad(d_c_last, c0)],
                 [zeros] * 3 + [_zeros(h0, 4 * units)],
-                saved[2:],
+                records[2:],
                 [[shape[0], 4 * units]],
                 mask,
                 length,
@@ -518,7 +554,7 @@ def peephole_lstm_sequence(
                 d_c0,
                 d_kernel_in,
                 sums[3],
-                _outer(_stack(saved[1]), d_zs),
+                _outer(_stack(records[1]), d_zs),
                 d_peephole,
             )
 
@@ -594,18 +630,24 @@ def layer_norm_lstm_sequence(
 
         shapes = [shape] * 3 + [wide, column] * 2 + [shape] * 5
         shapes += [column, shape]
-        (_, c_last), saved = _scan(
-            step,
-            [h0, c0],
-            _time_inputs([x], mask),
-            shapes,
-            length,
-            keep=None if written_gradient else 1,
-        )
+
+        def forward():
+            return _scan(
+                step,
+                [h0, c0],
+                _time_inputs([x], mask),
+                shapes,
+                length,
+                keep=None if written_gradient else 1,
+            )
+
+        (_, c_last), saved = forward()
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
         def grad(d_hs, d_c_last):
+            records = _reachable(saved, forward)
+
             def core(d, accs, inputs):
                 d_h, d_c = d
                 (c, x_hat, x_inv, r_hat, r_inv) = inputs[:5]
@@ -642,7 +684,7 @@ def layer_norm_lstm_sequence(
                 d_hs,
                 [zeros, _final_grad(d_c_last, c0)],
                 [wide_zeros] * 3 + [zeros] * 2,
-                saved[2:],
+                records[2:],
                 [wide, wide],
                 mask,
                 length,
@@ -654,7 +696,7 @@ def layer_norm_lstm_sequence(
                 d_h0,
                 d_c0,
                 d_kernel_in,
-                _outer(_stack(saved[1]), d_rs),
+                _outer(_stack(records[1]), d_rs),
                 a_x,
                 a_b,
                 a_g,
@@ -722,18 +764,24 @@ def layer_norm_gru_sequence(
             return [h_new], saved + [z, r, n, s_n]
 
         shapes = [shape, shape] + [wide, column] * 2 + [shape] * 4
-        _, saved = _scan(
-            step,
-            [h0],
-            _time_inputs([x], mask),
-            shapes,
-            length,
-            keep=None if written_gradient else 1,
-        )
+
+        def forward():
+            return _scan(
+                step,
+                [h0],
+                _time_inputs([x], mask),
+                shapes,
+                length,
+                keep=None if written_gradient else 1,
+            )
+
+        _, saved = forward()
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
         def grad(d_hs):
+            records = _reachable(saved, forward)
+
             def core(d, accs, inputs):
                 d_h = d[0]
                 h, x_hat, x_inv, s_hat, s_inv, z, r, n, s_n = inputs
@@ -754,7 +802,7 @@ def layer_norm_gru_sequence(
                 d_hs,
                 [tf.zeros_like(h0)],
                 [_zeros(h0, 3 * units)] * 3,
-                saved[1:],
+                records[1:],
                 [wide, wide],
                 mask,
                 length,
@@ -765,7 +813,7 @@ def layer_norm_gru_sequence(
                 d_x,
                 d_h0,
                 d_kernel_in,
-                _outer(_stack(saved[1]), d_ss),
+                _outer(_stack(records[1]), d_ss),
                 a_x,
                 a_b,
                 a_g,

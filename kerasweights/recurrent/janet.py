@@ -223,11 +223,10 @@ class JANET(FusedLoop, GatedRNN):
     other cases, and on other backends, it runs the general loop, which
     TensorFlow differentiates. Set ``layer.fused = False`` to force the
     general loop.
-    A SavedModel of a function that differentiates a training call (a
-    saved train step) fails to save on the fast path (its gradient holds
-    TensorArrays); save it with ``tf.saved_model.SaveOptions(
-    experimental_custom_gradients=False)`` or set ``layer.fused = False``
-    first (see docs/recurrent.md).
+    A function that differentiates a training call (a train step) saves
+    in a SavedModel; the saved custom gradient, used when a loaded
+    training call is differentiated again, reruns the forward loop (see
+    docs/recurrent.md).
 
     Reference:
         van der Westhuizen and Lasenby, "The unreasonable effectiveness of

@@ -316,11 +316,10 @@ class LayerNormLSTM(FusedLoop, GatedRNN):
     other cases, and on other backends, it runs the general loop, which
     TensorFlow differentiates. Set ``layer.fused = False`` to force the
     general loop.
-    A SavedModel of a function that differentiates a training call (a
-    saved train step) fails to save on the fast path (its gradient holds
-    TensorArrays); save it with ``tf.saved_model.SaveOptions(
-    experimental_custom_gradients=False)`` or set ``layer.fused = False``
-    first (see docs/recurrent.md).
+    A function that differentiates a training call (a train step) saves
+    in a SavedModel; the saved custom gradient, used when a loaded
+    training call is differentiated again, reruns the forward loop (see
+    docs/recurrent.md).
 
     Reference:
         Ba, Kiros and Hinton, "Layer Normalization", 2016.
@@ -346,11 +345,10 @@ class LayerNormGRU(FusedLoop, GatedRNN):
     other cases, and on other backends, it runs the general loop, which
     TensorFlow differentiates. Set ``layer.fused = False`` to force the
     general loop.
-    A SavedModel of a function that differentiates a training call (a
-    saved train step) fails to save on the fast path (its gradient holds
-    TensorArrays); save it with ``tf.saved_model.SaveOptions(
-    experimental_custom_gradients=False)`` or set ``layer.fused = False``
-    first (see docs/recurrent.md).
+    A function that differentiates a training call (a train step) saves
+    in a SavedModel; the saved custom gradient, used when a loaded
+    training call is differentiated again, reruns the forward loop (see
+    docs/recurrent.md).
 
     Reference:
         Ba, Kiros and Hinton, "Layer Normalization", 2016.

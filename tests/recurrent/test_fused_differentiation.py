@@ -1,10 +1,11 @@
 """The written-out BPTT (recurrent/fused.py) under other differentiators.
 
 Vectorised Jacobians (``tape.jacobian``/``batch_jacobian``, which trace the
-backward pass as a graph while the forward ran eagerly) and a saved
-training step (a SavedModel whose function differentiates a training
-call) must work on the fast path like on the general loop. The layers are
-every registered recurrent plugin that uses the fast path.
+backward pass as a graph while the forward ran eagerly), a saved training
+step (a SavedModel whose function differentiates a training call) and the
+saved custom gradient itself (differentiating a loaded training call) must
+work on the fast path like on the general loop. The layers are every
+registered recurrent plugin that uses the fast path.
 """
 
 import os
@@ -84,11 +85,17 @@ LOAD_AND_TRAIN = """
 import json, sys
 import numpy as np, tensorflow as tf
 x, y = np.load(sys.argv[1])["x"], np.load(sys.argv[1])["y"]
-losses = {}
-for name in sys.argv[2:]:
+losses, grads = {}, {}
+for name in sys.argv[3:]:
     loaded = tf.saved_model.load(name)
+    xt = tf.constant(x)
+    if sys.argv[2] == "True":
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            loss = tf.reduce_sum(loaded.forward(xt) ** 2)
+        grads[name] = tape.gradient(loss, xt).numpy().tolist()
     losses[name] = [float(loaded.step(x, y)) for _ in range(3)]
-print(json.dumps({"losses": losses, "kerasweights": any(
+print(json.dumps({"losses": losses, "grads": grads, "kerasweights": any(
     m.startswith("kerasweights") for m in sys.modules)}))
 """
 
@@ -111,6 +118,13 @@ def train_module(cls):
             ]
         )
         def step(self, x, y):
+            return self.train(x, y)
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None, FEATURES])])
+        def forward(self, x):
+            return self.model(x, training=True)
+
+        def train(self, x, y):
             with tf.GradientTape() as tape:
                 out = self.model(x, training=True)
                 loss = tf.reduce_mean((out - y) ** 2)
@@ -123,10 +137,17 @@ def train_module(cls):
     return Trainer(), layer
 
 
-def test_saved_training_step_loads_and_trains_in_a_fresh_process(tmp_path):
-    # The workaround documented in docs/recurrent.md: save without the
-    # custom gradients; the loaded step differentiates the forward loop.
-    options = tf.saved_model.SaveOptions(experimental_custom_gradients=False)
+@pytest.mark.parametrize("custom_gradients", [True, False])
+def test_saved_training_step_loads_and_trains_in_a_fresh_process(
+    tmp_path, custom_gradients
+):
+    # With the custom gradients saved (the default), differentiating the
+    # loaded training call runs the saved written-out gradient (rebuilt
+    # with a second forward loop); without them, only the step's own
+    # gradient (traced before saving) is there.
+    options = tf.saved_model.SaveOptions(
+        experimental_custom_gradients=custom_gradients
+    )
     rng = np.random.default_rng(1)
     x = rng.normal(size=(4, 9, FEATURES)).astype("float32")
     y = rng.normal(size=(4, 1)).astype("float32")
@@ -137,13 +158,24 @@ def test_saved_training_step_loads_and_trains_in_a_fresh_process(tmp_path):
         path = str(tmp_path / cls.__name__)
         tf.saved_model.save(module, path, options=options)
         paths.append(path)
-        # The same three steps here, on the general loop.
+        # The same gradient and three steps here, on the general loop.
         layer.fused = False
-        expected[path] = [
-            float(module.step.python_function(x, y)) for _ in range(3)
-        ]
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            loss = tf.reduce_sum(module.model(xt, training=True) ** 2)
+        expected[path] = (
+            tape.gradient(loss, xt).numpy(),
+            [float(module.train(x, y)) for _ in range(3)],
+        )
     run = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_TRAIN, str(tmp_path / "data.npz")]
+        [
+            sys.executable,
+            "-c",
+            LOAD_AND_TRAIN,
+            str(tmp_path / "data.npz"),
+            str(custom_gradients),
+        ]
         + paths,
         capture_output=True,
         text=True,
@@ -153,7 +185,13 @@ def test_saved_training_step_loads_and_trains_in_a_fresh_process(tmp_path):
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert not result["kerasweights"]
     for path in paths:
+        if custom_gradients:
+            grad = np.array(result["grads"][path])
+            assert np.abs(grad).max() > 0
+            np.testing.assert_allclose(
+                grad, expected[path][0], rtol=1e-4, atol=1e-6
+            )
         losses = result["losses"][path]
-        np.testing.assert_allclose(losses, expected[path], rtol=1e-4)
+        np.testing.assert_allclose(losses, expected[path][1], rtol=1e-4)
         # The step trained: the weights moved between the calls.
         assert losses[0] != losses[1], (path, losses)
