@@ -263,19 +263,29 @@ def _for_backward(saved):
     return [saved[0]] + [o.stack() for o in saved[1:]]
 
 
+def _saving():
+    """Whether `tf.saved_model.save` is running (``True`` if unknown)."""
+    try:
+        from tensorflow.python.saved_model import save_context
+    except ImportError:  # pragma: no cover - moved in a later TensorFlow
+        return True
+    return save_context.in_save_context()
+
+
 def _reachable(saved, forward):
     """``saved``, or the forward loop's records computed again.
 
-    The backward loop reads the forward's TensorArrays where its graph
-    can reach theirs (every gradient TensorFlow builds). When
-    `tf.saved_model.save` traces the gradient on its own, in a graph of
-    its own, it could only capture them as variants, which a SavedModel
-    cannot hold: there the forward loop runs again inside the gradient.
+    The backward loop reads the forward's TensorArrays, capturing them
+    where its graph cannot reach theirs (an eager tape over a
+    `tf.function`). When `tf.saved_model.save` traces the gradient on its
+    own, in a graph of its own, those captures would be variants, which a
+    SavedModel cannot hold: there the forward loop runs again inside the
+    gradient.
     """
     import tensorflow as tf
 
     arrays = [o for o in saved[1:] if isinstance(o, tf.TensorArray)]
-    if not arrays:
+    if not arrays or not _saving():
         return saved
     graph = tf.compat.v1.get_default_graph()
     while graph is not None:

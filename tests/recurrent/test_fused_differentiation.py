@@ -195,3 +195,34 @@ def test_saved_training_step_loads_and_trains_in_a_fresh_process(
         np.testing.assert_allclose(losses, expected[path][1], rtol=1e-4)
         # The step trained: the weights moved between the calls.
         assert losses[0] != losses[1], (path, losses)
+
+
+@pytest.mark.parametrize("cls", FAST[:1], ids=IDS[:1])
+def test_eager_tape_over_a_function_runs_the_forward_loop_once(
+    cls, monkeypatch
+):
+    # Outside a save the gradient reads the forward's records, also when
+    # it is built in a graph of its own (an eager tape over a function).
+    from kerasweights.recurrent import fused
+
+    scans = []
+    real = fused._scan
+
+    def counting(*args, reverse=False, **kwargs):
+        scans.append(reverse)
+        return real(*args, reverse=reverse, **kwargs)
+
+    monkeypatch.setattr(fused, "_scan", counting)
+    layer = make(cls)
+    x = tf.constant(np.random.default_rng(2).normal(size=(2, 9, FEATURES)))
+    call = tf.function(lambda x: layer(x, training=True))
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = call(x)
+    grad = tape.gradient(out, x)
+    assert scans == [False, True]
+    layer.fused = False
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = layer(x, training=True)
+    np.testing.assert_allclose(grad, tape.gradient(out, x), rtol=1e-9)
