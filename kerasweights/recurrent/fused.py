@@ -253,8 +253,8 @@ def _for_backward(saved):
     forward ran eagerly its TensorArrays are Python lists, which a backward
     traced as a graph (``tape.jacobian``'s vectorised loop) cannot index
     with a symbolic step: there they are handed over stacked (a copy, in
-    eager calls only). Stacking in graphs too measured 10-15% slower
-    training steps (see `_reachable` for SavedModels).
+    eager calls only). Stacking in graphs too measured slower training
+    steps (see `_reachable` for SavedModels).
     """
     import tensorflow as tf
 
