@@ -23,7 +23,10 @@ replaces that with a hand-written gradient (``tf.custom_gradient``):
 
 At a masked step the states are kept: the step's own gradients are
 computed from zero state gradients and the incoming ones pass unchanged.
-Both loops run several steps per iteration. The functions take time-major
+Both loops run several steps per iteration. In graphs, the training
+calls of LayerNormLSTM, LayerNormGRU and MGU run the forward loop and the
+gradient each as one XLA-compiled function (`XLA_LOOPS`), which fuses a
+step's element-wise operations. The functions take time-major
 tensors and use TensorFlow directly; the layers call them only on the
 TensorFlow backend (`FusedLoop`).
 """
@@ -42,6 +45,75 @@ __all__ = [
 
 # Steps run per iteration of each while loop (the rest after the loop).
 STEPS_PER_ITERATION = 8
+
+
+# Whether the layers that gain from it (LayerNormLSTM, LayerNormGRU and
+# MGU) run the loops of their training calls as XLA functions; False
+# runs every loop as plain TensorFlow operations (the tests compare both).
+XLA_LOOPS = True
+
+
+def _xla(wanted):
+    """Whether a training call's loops are compiled by XLA.
+
+    Only in graphs (`tf.function`, Keras ``fit``): called eagerly under a
+    gradient tape, a compiled function would hand the tape its loop's
+    TensorLists, which cannot leave XLA; eager calls run the plain loops.
+    """
+    import tensorflow as tf
+
+    return (
+        wanted
+        and XLA_LOOPS
+        and not tf.executing_eagerly()
+        and tf.test.is_built_with_xla()
+    )
+
+
+def _compiled(fn, *args):
+    """``fn(*args)`` as one XLA-compiled function.
+
+    The element-wise work of a step is a chain of small operations, one
+    pass over memory each as separate TensorFlow kernels; XLA fuses the
+    chain. The function is called from the ordinary graph of the training
+    step, so only the loop is compiled (per input shape, on first use).
+    """
+    import tensorflow as tf
+
+    return tf.function(fn, jit_compile=True, autograph=False)(*args)
+
+
+def _forward_records(forward, xla):
+    """``forward()``'s carry and records; stacked tensors under XLA.
+
+    TensorArrays cannot leave an XLA function, so with ``xla`` the records
+    are returned stacked (XLA writes each step into the stacked buffer).
+    """
+    if not xla:
+        return forward()
+
+    def stacked():
+        carry, saved = forward()
+        return carry, [_stack(o) for o in saved]
+
+    return _compiled(stacked)
+
+
+def _compiled_grad(grad, xla):
+    """``grad`` run as one XLA function with ``xla`` (``None`` allowed)."""
+    if not xla:
+        return grad
+
+    def wrapped(*upstream):
+        given = [g is not None for g in upstream]
+
+        def body(*present):
+            values = iter(present)
+            return grad(*(next(values) if g else None for g in given))
+
+        return _compiled(body, *(g for g in upstream if g is not None))
+
+    return wrapped
 
 
 def _scan(step, init, xs, emit_shapes, length, reverse=False, keep=None):
@@ -260,7 +332,7 @@ def _for_backward(saved):
 
     if len(saved) < 2 or not tf.executing_eagerly():
         return saved
-    return [saved[0]] + [o.stack() for o in saved[1:]]
+    return [saved[0]] + [_stack(o) for o in saved[1:]]
 
 
 def _saving():
@@ -397,6 +469,7 @@ def mgu_sequence(
 
     shape = [h0.shape[0], kernel_f.shape[0]]
     length = _length(x)
+    xla = _xla(written_gradient)
 
     def run(x, h0, kernel_in, bias, kernel_f, kernel_h):
         def step(carry, inputs):
@@ -419,7 +492,7 @@ def mgu_sequence(
                 keep=None if written_gradient else 1,
             )
 
-        _, saved = forward()
+        _, saved = _forward_records(forward, xla)
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
@@ -460,7 +533,7 @@ def mgu_sequence(
                 _outer(_stack(records[2]), d_ah),
             )
 
-        return hs, grad
+        return hs, _compiled_grad(grad, xla)
 
     return _run(
         run, written_gradient, x, h0, kernel_in, bias, kernel_f, kernel_h
@@ -605,6 +678,7 @@ def layer_norm_lstm_sequence(
     wide = [batch, 4 * units]
     column = [batch, 1]
     length = _length(x)
+    xla = _xla(written_gradient)
 
     def run(
         x,
@@ -651,7 +725,7 @@ def layer_norm_lstm_sequence(
                 keep=None if written_gradient else 1,
             )
 
-        (_, c_last), saved = forward()
+        (_, c_last), saved = _forward_records(forward, xla)
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
@@ -714,7 +788,7 @@ def layer_norm_lstm_sequence(
                 a_cb,
             )
 
-        return (hs, c_last), grad
+        return (hs, c_last), _compiled_grad(grad, xla)
 
     return _run(
         run,
@@ -757,6 +831,7 @@ def layer_norm_gru_sequence(
     wide = [batch, 3 * units]
     column = [batch, 1]
     length = _length(x)
+    xla = _xla(written_gradient)
 
     def run(x, h0, kernel_in, kernel, input_gamma, bias, gamma):
         def step(carry, inputs):
@@ -785,7 +860,7 @@ def layer_norm_gru_sequence(
                 keep=None if written_gradient else 1,
             )
 
-        _, saved = forward()
+        _, saved = _forward_records(forward, xla)
         hs = _stack(saved[0])
         saved = _for_backward(saved)
 
@@ -829,7 +904,7 @@ def layer_norm_gru_sequence(
                 a_g,
             )
 
-        return hs, grad
+        return hs, _compiled_grad(grad, xla)
 
     return _run(
         run,

@@ -190,10 +190,17 @@ class MGU(FusedLoop, GatedRNN):
     other cases, and on other backends, it runs the general loop, which
     TensorFlow differentiates. Set ``layer.fused = False`` to force the
     general loop.
+    In graphs (`tf.function`, ``fit``) the forward and backward loops of a
+    training call each run as one XLA-compiled function, called from the
+    ordinary graph of the step, so that XLA fuses each step's element-wise
+    work (when TensorFlow has XLA; ``jit_compile`` of the model is not
+    needed). The first training step compiles them, a few seconds more
+    and again for each new input shape. Eager training calls and
+    inference calls (and so exports) run the plain loops;
+    ``kerasweights.recurrent.fused.XLA_LOOPS = False`` turns XLA off.
     A function that differentiates a training call (a train step) saves
-    in a SavedModel; the saved custom gradient, used when a loaded
-    training call is differentiated again, reruns the forward loop (see
-    docs/recurrent.md).
+    in a SavedModel, with the custom gradient, which reads the forward
+    loop's stacked records (see docs/recurrent.md).
 
     Reference:
         Zhou et al., "Minimal Gated Unit for Recurrent Neural Networks",
