@@ -958,11 +958,13 @@ def tune(
                 os.environ[key] = value
 
 
-def _quiet_search(search, epochs):
+def _quiet_search(search, epochs, display):
     """Run ``search.search``; failed trials are reported by kerasweights.
 
     Keras Tuner prints every failed trial's traceback on standard error in
     its default debug mode; each failure is in the trial records instead.
+    Below verbosity 2 the trials' gradient-health warnings are not shown
+    either: each trial's verdict is in its record and the results table.
     """
     try:
         from keras_tuner.src import config as kt_config
@@ -979,7 +981,12 @@ def _quiet_search(search, epochs):
         # space into a gRPC message (distributed mode): keep standard
         # output for the results.
         with contextlib.redirect_stdout(io.StringIO()):
-            search.search(epochs=epochs, verbose=0)
+            with warnings.catch_warnings():
+                if getattr(display, "verbose", 1) < 2:
+                    from kerasweights.health import GradientHealthWarning
+
+                    warnings.simplefilter("ignore", GradientHealthWarning)
+                search.search(epochs=epochs, verbose=0)
     finally:
         if kt_config is not None:
             kt_config.DEBUG = old
@@ -1089,7 +1096,7 @@ def _run_worker(
         f"{env['KERASTUNER_ORACLE_IP']}:{env['KERASTUNER_ORACLE_PORT']} "
         "for trials"
     )
-    _quiet_search(search, epochs)
+    _quiet_search(search, epochs, display)
     ran = search.kw_new[len(previous) :]
     display.message(
         f"Worker {tuner_id} done: ran trials {[r.trial_id for r in ran]}"
@@ -1243,7 +1250,7 @@ def _run_search(
                 f"Chief oracle listening on {env['KERASTUNER_ORACLE_IP']}:"
                 f"{env['KERASTUNER_ORACLE_PORT']}; start the workers"
             )
-        _quiet_search(search, epochs)
+        _quiet_search(search, epochs, display)
 
         if role == "chief":
             records = _load_records(folder)

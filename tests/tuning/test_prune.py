@@ -1,9 +1,12 @@
 """Pruning: trials whose gradients explode or vanish early stop there."""
 
+import warnings
+
 import keras
 import pytest
 
 from kerasweights.health import Diagnosis
+from kerasweights.health import GradientHealthWarning
 from kerasweights.tuning import SearchSpace
 from kerasweights.tuning import tune
 from kerasweights.tuning.watch import PruneWatch
@@ -36,16 +39,29 @@ _SMALL = {
 def searched(tmp_path_factory):
     space = SearchSpace(extra_initializers={"huge": Huge}, **_SMALL)
     out = tmp_path_factory.mktemp("prune") / "run"
-    return tune(
-        space,
-        tuner="grid",
-        trials=2,
-        epochs=3,
-        limit=400,
-        output=out,
-        export=False,
-        prune_steps=40,
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = tune(
+            space,
+            tuner="grid",
+            trials=2,
+            epochs=3,
+            limit=400,
+            output=out,
+            export=False,
+            prune_steps=40,
+        )
+    _SHOWN[:] = [w for w in caught if w.category is GradientHealthWarning]
+    return result
+
+
+_SHOWN = []  # gradient-health warnings that reached the user
+
+
+def test_a_quiet_search_shows_no_health_warning(searched):
+    # verbose=0 (the default) is silent; the verdict is in the records.
+    assert searched.trials[-1].health == "exploding"
+    assert _SHOWN == []
 
 
 def test_an_exploding_trial_is_pruned_with_its_reason(searched):
