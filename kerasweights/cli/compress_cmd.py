@@ -1,11 +1,56 @@
 """``kerasweights compress``: prune, cluster and quantize a .keras model."""
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
+import tempfile
 
 __all__ = ["add_parser", "run"]
+
+# TFLite's C++ runtime announces its default CPU delegate on the stderr
+# file descriptor when the compressed model is first run; it says nothing
+# the report does not, and `-q` promises silence on success.
+_TFLITE_CHATTER = re.compile(
+    r"^INFO: Created TensorFlow Lite XNNPACK delegate for CPU\.$"
+)
+# tf.lite.Interpreter warns on every start that it moves to ai_edge_litert;
+# kerasweights runs the stock interpreter on purpose (export does the same).
+_INTERPRETER_DEPRECATION = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
+
+
+@contextlib.contextmanager
+def _without_tflite_chatter():
+    """Drop TFLite's delegate line from file descriptor 2, keep the rest."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):
+        yield
+        return
+    with tempfile.TemporaryFile(mode="w+b") as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            try:
+                sys.stderr.flush()
+            except (OSError, ValueError):
+                pass
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            text = capture.read().decode("utf-8", "replace")
+            kept = [
+                line
+                for line in text.splitlines(keepends=True)
+                if not _TFLITE_CHATTER.match(line.rstrip("\n"))
+            ]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
 
 
 def _sparsity(text):
@@ -312,8 +357,14 @@ def run(args):
     import warnings
 
     try:
-        with warnings.catch_warnings(record=True) as caught:
+        with (
+            _without_tflite_chatter(),
+            warnings.catch_warnings(record=True) as caught,
+        ):
             warnings.simplefilter("always", KerasWeightsWarning)
+            warnings.filterwarnings(
+                "ignore", _INTERPRETER_DEPRECATION, UserWarning
+            )
             result = compress(
                 model,
                 x_train,

@@ -174,3 +174,16 @@ def test_data_files_without_the_arrays_exit_2(
     assert main([*base, "0.5", "--data", str(tmp_path / "none.npz")]) == 2
     assert "does not exist" in _error(capsys)
     assert not (tmp_path / "o").exists()
+
+
+def test_quiet_prints_nothing_on_success(digits_model_file, tmp_path, capfd):
+    # capfd, not capsys: TFLite's delegate line is written by C++ straight
+    # to file descriptor 2, and the interpreter's deprecation warning
+    # through Python's warnings.
+    out = tmp_path / "quiet"
+    args = ["compress", digits_model_file, str(out), "--prune", "0.5"]
+    assert main([*args, "--epochs", "1", "-q"]) == 0
+    printed = capfd.readouterr()
+    assert printed.out == ""
+    assert printed.err == ""
+    assert (out / "compression-report.json").is_file()
