@@ -241,10 +241,10 @@ class MinLSTMCell(_MinimalCell):
     def linear_coefficients(self, parts):
         """``(a, b)`` with ``h_t = a_t h_{t-1} + b_t``."""
         k_f, k_i, k_h = parts
-        f = ops.sigmoid(k_f)
-        i = ops.sigmoid(k_i)
-        total = f + i
-        return f / total, (i / total) * positive_tanh(k_h)
+        # f / (f + i) as sigmoid(log f - log i): finite even where both
+        # gates underflow to zero (pre-activations below about -87).
+        diff = ops.softplus(-k_i) - ops.softplus(-k_f)
+        return ops.sigmoid(diff), ops.sigmoid(-diff) * positive_tanh(k_h)
 
     def log_coefficients(self, parts):
         k_f, k_i, k_h = parts

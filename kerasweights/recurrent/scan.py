@@ -338,10 +338,14 @@ def min_gru_sequence(x_z, x_h, b_z, b_h, h0, last_only=False):
 
 
 def _min_lstm_forget(x_f, x_i, b_f, b_i):
-    """``f / (f + i)``, as the cell's stepping computes it."""
-    f = tf.sigmoid(x_f + b_f)
-    i = tf.sigmoid(x_i + b_i)
-    return f / (f + i)
+    """``f / (f + i)``, as ``sigmoid(log f - log i)``.
+
+    The quotient itself is 0 / 0 when both gates underflow (pre-activations
+    below about -87 in float32); the difference of logs stays finite.
+    """
+    return tf.sigmoid(
+        tf.nn.softplus(-(x_i + b_i)) - tf.nn.softplus(-(x_f + b_f))
+    )
 
 
 def _min_lstm_gate_grads(d_a, x_f, x_i, b_f, b_i):
