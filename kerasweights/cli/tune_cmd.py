@@ -106,7 +106,10 @@ def add_parser(subparsers):
         "--objective",
         default="val_accuracy",
         metavar="NAME",
-        help="val_accuracy (default, higher is better) or val_loss",
+        help="val_accuracy (default, higher is better) or val_loss; with "
+        "--task adult also val_fair_accuracy (accuracy minus the demographic "
+        "parity difference, higher is better) or val_dp_difference (lower "
+        "is better)",
     )
     parser.add_argument(
         "--prune-steps",
