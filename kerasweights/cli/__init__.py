@@ -110,7 +110,17 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra:
+            # argparse reports these from the top-level parser; name the
+            # subcommand whose flags the user was typing.
+            prog = parser.prog
+            if getattr(args, "command", None):
+                prog = f"{prog} {args.command}"
+            raise UsageError(
+                f"{prog}: unrecognized arguments: {' '.join(extra)} "
+                f"(see {prog} --help)"
+            )
         if args.version:
             print(f"kerasweights {_version()}")
             return EXIT_OK

@@ -317,6 +317,9 @@ def check(args):
             "Nothing to do: pass --prune SPARSITY, --quantize int8 or "
             "--cluster N (or several)."
         )
+    from kerasweights.cli.export_cmd import check_output_path
+
+    check_output_path(args.model, args.outdir)
     inside = os.path.realpath(args.model)
     out = os.path.realpath(args.outdir)
     if os.path.commonpath([inside, out]) == out:

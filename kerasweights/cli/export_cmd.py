@@ -86,10 +86,33 @@ def _positive_int(text):
     return value
 
 
+def check_output_path(model, outdir):
+    """Refuse an OUTDIR that is a file (the model file itself, say).
+
+    Shared with ``compress``; the library's own check only knows folders
+    and would say the model "lies inside" it.
+    """
+    import os
+
+    from kerasweights.errors import InvalidArgumentError
+
+    if not os.path.exists(outdir) or os.path.isdir(outdir):
+        return
+    same = os.path.exists(model) and os.path.samefile(model, outdir)
+    what = "the model file itself" if same else "a file"
+    raise InvalidArgumentError(
+        f"OUTDIR {outdir!r} is {what}; expected a folder to write the "
+        "output into (a new one is created), e.g. "
+        f"{os.path.splitext(os.path.basename(outdir))[0] + '_out'!r}"
+    )
+
+
 def check(args):
     """The flags and the --data file, before TensorFlow is imported."""
     from kerasweights.cli import UsageError
     from kerasweights.cli._data import read_data_file
+
+    check_output_path(args.model, args.outdir)
 
     if not args.tflite:
         for flag, value in (

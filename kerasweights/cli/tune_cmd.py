@@ -297,6 +297,12 @@ def check(args):
             f"--tuner must be one of {', '.join(_TUNERS)}. Received: "
             f"--tuner {args.tuner!r}{hint}"
         )
+    if args.tuner == "hyperband" and args.trials is not None:
+        raise InvalidArgumentError(
+            "--trials does not apply to --tuner hyperband (it sizes its own "
+            "brackets from --epochs); leave it out. Received: --trials "
+            f"{args.trials}"
+        )
     for flag, value in (("--trials", args.trials), ("--epochs", args.epochs)):
         if value is not None and value < 1:
             raise InvalidArgumentError(
