@@ -70,6 +70,12 @@ def _xla(wanted):
     )
 
 
+# Above zero while a function for XLA is traced: its loops run one step
+# per iteration (measured faster under XLA than `STEPS_PER_ITERATION`
+# steps, and compiled in a third of the time).
+_COMPILING = [0]
+
+
 def _compiled(fn, *args):
     """``fn(*args)`` as one XLA-compiled function.
 
@@ -80,7 +86,14 @@ def _compiled(fn, *args):
     """
     import tensorflow as tf
 
-    return tf.function(fn, jit_compile=True, autograph=False)(*args)
+    def traced(*args):
+        _COMPILING[0] += 1
+        try:
+            return fn(*args)
+        finally:
+            _COMPILING[0] -= 1
+
+    return tf.function(traced, jit_compile=True, autograph=False)(*args)
 
 
 def _forward_records(forward, xla):
@@ -129,7 +142,7 @@ def _scan(step, init, xs, emit_shapes, length, reverse=False, keep=None):
     import tensorflow as tf
 
     static = length if isinstance(length, int) else None
-    k = STEPS_PER_ITERATION
+    k = 1 if _COMPILING[0] else STEPS_PER_ITERATION
     if static is None or static < 2 * k:
         k = 1
     chunks = length // k

@@ -194,8 +194,8 @@ class MGU(FusedLoop, GatedRNN):
     training call each run as one XLA-compiled function, called from the
     ordinary graph of the step, so that XLA fuses each step's element-wise
     work (when TensorFlow has XLA; ``jit_compile`` of the model is not
-    needed). The first training step compiles them, a few seconds more
-    and again for each new input shape. Eager training calls and
+    needed). The first training step compiles them, and so does the
+    first step at each new input shape. Eager training calls and
     inference calls (and so exports) run the plain loops;
     ``kerasweights.recurrent.fused.XLA_LOOPS = False`` turns XLA off.
     A function that differentiates a training call (a train step) saves

@@ -131,8 +131,8 @@ def test_xla_loops_match_general_at_unknown_length(cls, length, compiled_calls):
 
 @pytest.mark.parametrize("cls", XLA, ids=IDS)
 def test_xla_loops_match_general_at_static_length(cls, compiled_calls):
-    # 19 steps: two loop iterations of 8 steps and a tail, no mask (the
-    # unknown-length tests have masks).
+    # A static length without a mask (the unknown-length tests have
+    # masks).
     check(cls, 19, True, False, compiled_calls)
 
 
