@@ -175,8 +175,8 @@ class PeepholeLSTM(FusedLoop, GatedRNN):
     other cases, and on other backends, it runs the general loop, which
     TensorFlow differentiates. Set ``layer.fused = False`` to force the
     general loop. Its loops are not compiled by XLA: measured on CPU,
-    that was not faster for this layer at every length (see
-    docs/recurrent.md).
+    that was not clearly faster for this layer at both benchmark lengths
+    (see docs/recurrent.md).
     A function that differentiates a training call (a train step) saves
     in a SavedModel; the saved custom gradient, used when a loaded
     training call is differentiated again, reruns the forward loop (see
