@@ -759,7 +759,8 @@ def _tf_loop(step, init, xs, steps_per_iteration=None):
     main = chunks * k
     if k > 1:
         chunked = [
-            tf.reshape(x[:main], [chunks, k] + x.shape[1:].as_list())
+            # tf.shape, not the static shape: the batch may be unknown.
+            tf.reshape(x[:main], tf.concat([[chunks, k], tf.shape(x)[1:]], 0))
             for x in xs_flat
         ]
     else:
@@ -800,7 +801,9 @@ def _tf_loop(step, init, xs, steps_per_iteration=None):
     )
     stacked = emitted.stack()
     if k > 1:
-        stacked = tf.reshape(stacked, [main] + init[-1].shape.as_list())
+        stacked = tf.reshape(
+            stacked, tf.concat([[main], tf.shape(init[-1])], 0)
+        )
         tail = [[x[t] for x in xs_flat] for t in range(main, static_length)]
         if tail:
             carry, ys = run_steps(carry, tail)
