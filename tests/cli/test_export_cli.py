@@ -229,7 +229,7 @@ def test_an_output_path_that_is_a_file_exits_2(model_file, tmp_path, capsys):
     target.write_text("mine")
     code = main(["export", str(model_file), str(target)])
     line = _one_error_line(capsys)
-    assert code == 2 and "existing file" in line
+    assert code == 2 and "is a file; expected a folder" in line
     assert target.read_text() == "mine"
 
 

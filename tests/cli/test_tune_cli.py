@@ -183,7 +183,7 @@ def test_overwrite_still_refuses_a_folder_with_foreign_files(tuned, capsys):
         (["--seed", "4294967295"], "from 0 to 4294967294"),
         (["--model", "conv", "--cells", "mgu"], "--cells applies to recurrent"),
         (["--task", "adult", "--cells", "gru"], "--cells applies to recurrent"),
-        (["--tuner", "hyperband", "--trials", "3"], "trials=3"),
+        (["--tuner", "hyperband", "--trials", "3"], "--trials does not apply"),
         (["--limit", "5"], "--limit 5"),
         (["--trials", "two"], "'two'"),
         (["--space", "nowhere.yaml"], "nowhere.yaml: no such file"),

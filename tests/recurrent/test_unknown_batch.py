@@ -38,5 +38,6 @@ def test_unknown_batch_with_a_static_length(cls, general):
 
     out, grads = step(tf.constant(x))
     assert out.shape == want.shape
-    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    # float32; XLA (training calls of some layers) may reorder sums.
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
     assert all(g is not None and np.all(np.isfinite(g)) for g in grads)
