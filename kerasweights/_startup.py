@@ -12,6 +12,7 @@ drop exactly those known lines and write everything else back. Set
 ``KERASWEIGHTS_TF_STARTUP_LOGS=1`` to keep them all.
 """
 
+import contextlib
 import os
 import re
 import sys
@@ -29,31 +30,25 @@ _NOISE = re.compile(
 )
 
 
-def import_keras():
-    """Import and return ``keras``, filtering TensorFlow's start-up lines."""
-    keep_logs = os.environ.get("KERASWEIGHTS_TF_STARTUP_LOGS") == "1"
-    if keep_logs or "tensorflow" in sys.modules:
-        import keras
+@contextlib.contextmanager
+def filtered_stderr(noise):
+    """Drop lines matching ``noise`` from file descriptor 2, keep the rest.
 
-        return keras
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    TensorFlow's and TFLite's C++ runtimes write to the descriptor itself,
+    so Python's ``sys.stderr`` cannot filter them. Everything written to
+    descriptor 2 inside the block is held and written back when the block
+    ends, without the lines that match ``noise`` (a compiled pattern).
+    """
     try:
         sys.stderr.flush()
         saved = os.dup(2)
     except (OSError, ValueError):
-        import keras
-
-        return keras
+        yield
+        return
     with tempfile.TemporaryFile(mode="w+b") as capture:
         os.dup2(capture.fileno(), 2)
         try:
-            import keras
-            import tensorflow as tf
-
-            # Probing the physical devices prints CUDA's start-up lines now,
-            # inside the filter, rather than at the first operation. Logical
-            # devices can still be configured afterwards.
-            tf.config.list_physical_devices()
+            yield
         finally:
             try:
                 sys.stderr.flush()
@@ -66,9 +61,27 @@ def import_keras():
             kept = [
                 line
                 for line in text.splitlines(keepends=True)
-                if not _NOISE.match(line.rstrip("\n"))
+                if not noise.match(line.rstrip("\n"))
             ]
             if kept:
                 sys.stderr.write("".join(kept))
                 sys.stderr.flush()
+
+
+def import_keras():
+    """Import and return ``keras``, filtering TensorFlow's start-up lines."""
+    keep_logs = os.environ.get("KERASWEIGHTS_TF_STARTUP_LOGS") == "1"
+    if keep_logs or "tensorflow" in sys.modules:
+        import keras
+
+        return keras
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with filtered_stderr(_NOISE):
+        import keras
+        import tensorflow as tf
+
+        # Probing the physical devices prints CUDA's start-up lines now,
+        # inside the filter, rather than at the first operation. Logical
+        # devices can still be configured afterwards.
+        tf.config.list_physical_devices()
     return keras

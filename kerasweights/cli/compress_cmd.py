@@ -1,12 +1,10 @@
 """``kerasweights compress``: prune, cluster and quantize a .keras model."""
 
 import argparse
-import contextlib
 import json
 import os
 import re
 import sys
-import tempfile
 
 __all__ = ["add_parser", "run"]
 
@@ -21,36 +19,11 @@ _TFLITE_CHATTER = re.compile(
 _INTERPRETER_DEPRECATION = r"\s*Warning: tf\.lite\.Interpreter is deprecated"
 
 
-@contextlib.contextmanager
 def _without_tflite_chatter():
     """Drop TFLite's delegate line from file descriptor 2, keep the rest."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError):
-        yield
-        return
-    with tempfile.TemporaryFile(mode="w+b") as capture:
-        os.dup2(capture.fileno(), 2)
-        try:
-            yield
-        finally:
-            try:
-                sys.stderr.flush()
-            except (OSError, ValueError):
-                pass
-            os.dup2(saved, 2)
-            os.close(saved)
-            capture.seek(0)
-            text = capture.read().decode("utf-8", "replace")
-            kept = [
-                line
-                for line in text.splitlines(keepends=True)
-                if not _TFLITE_CHATTER.match(line.rstrip("\n"))
-            ]
-            if kept:
-                sys.stderr.write("".join(kept))
-                sys.stderr.flush()
+    from kerasweights._startup import filtered_stderr
+
+    return filtered_stderr(_TFLITE_CHATTER)
 
 
 def _sparsity(text):
