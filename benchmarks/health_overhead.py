@@ -285,24 +285,29 @@ def main_calls(args, nets):
             cells += [f"{10 * (rec / again - 1):+.1f}%"]
             print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
         if args.against:
-            print()
-            print(
-                f"| network | recorded step | recorded step, {args.against} "
-                f"| added, vs retraced | added, {args.against} "
-                "| ratio of the added times |"
-            )
-            print("|---|---|---|---|---|---|")
-            for net, med in results.items():
-                again = med["own, retraced", clock]
-                rec = med["recorded", clock]
-                old = med["recorded, " + args.against, clock]
-                print(
-                    f"| {net} | {1000 * rec:.3f} | {1000 * old:.3f} | "
-                    f"{1e6 * (rec - again):+.0f} us | "
-                    f"{1e6 * (old - again):+.0f} us | "
-                    f"{(rec - again) / (old - again):.2f} |",
-                    flush=True,
-                )
+            _print_against(results, clock, args.against)
+
+
+def _print_against(results, clock, against):
+    """The table of a recorded step against the older tap ``against``."""
+    print()
+    print(
+        f"| network | recorded step | recorded step, {against} "
+        f"| added, vs retraced | added, {against} "
+        "| ratio of the added times |"
+    )
+    print("|---|---|---|---|---|---|")
+    for net, med in results.items():
+        again = med["own, retraced", clock]
+        rec = med["recorded", clock]
+        old = med["recorded, " + against, clock]
+        print(
+            f"| {net} | {1000 * rec:.3f} | {1000 * old:.3f} | "
+            f"{1e6 * (rec - again):+.0f} us | "
+            f"{1e6 * (old - again):+.0f} us | "
+            f"{(rec - again) / (old - again):.2f} |",
+            flush=True,
+        )
 
 
 def main(argv=None):
@@ -365,24 +370,7 @@ def main(argv=None):
                 )
             print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
         if args.against:
-            print()
-            print(
-                f"| network | recorded step | recorded step, {args.against} "
-                f"| added, vs retraced | added, {args.against} "
-                "| ratio of the added times |"
-            )
-            print("|---|---|---|---|---|---|")
-            for net, med in results.items():
-                again = med["own, retraced", clock]
-                rec = med["recorded", clock]
-                old = med["recorded, " + args.against, clock]
-                print(
-                    f"| {net} | {1000 * rec:.3f} | {1000 * old:.3f} | "
-                    f"{1e6 * (rec - again):+.0f} us | "
-                    f"{1e6 * (old - again):+.0f} us | "
-                    f"{(rec - again) / (old - again):.2f} |",
-                    flush=True,
-                )
+            _print_against(results, clock, args.against)
 
 
 if __name__ == "__main__":
