@@ -165,36 +165,6 @@ def add_parser(subparsers):
     return parser
 
 
-def _stamps(output):
-    """Identity of the files a previous run exported in ``output``.
-
-    ``{"keras": ..., "saved_model": ...}``: for each, the inode, size and
-    modification time of the file (the SavedModel's export report), or
-    ``None``. A rerun that keeps a current export leaves them unchanged;
-    a new export writes new files (the SavedModel in a staging folder that
-    then replaces the old one).
-    """
-    import os
-
-    from kerasweights.export.saved_model import REPORT_NAME
-    from kerasweights.tuning.search import BEST_MODEL
-    from kerasweights.tuning.search import SAVED_MODEL
-
-    files = {
-        "keras": os.path.join(output, BEST_MODEL),
-        "saved_model": os.path.join(output, SAVED_MODEL, REPORT_NAME),
-    }
-    found = {}
-    for what, path in files.items():
-        try:
-            info = os.stat(path)
-        except OSError:
-            found[what] = None
-        else:
-            found[what] = (info.st_ino, info.st_size, info.st_mtime_ns)
-    return found
-
-
 def _print_summary(result, kept=()):
     """The summary lines; ``kept`` names the files a rerun left as they
     were (``"keras"``, ``"saved_model"``)."""
@@ -395,7 +365,6 @@ def run(args):
     if not out.is_terminal:
         # Piped or redirected: a wider table instead of 80 columns.
         out = Console(highlight=False, width=110)
-    before = _stamps(args.output)
     with warnings.catch_warnings():
         if verbose < 2:
             # Each trial's health verdict is in the results table.
@@ -433,7 +402,6 @@ def run(args):
     if verbose >= 1:
         out.print(result.table())
     sys.stdout.flush()
-    after = _stamps(result.output)
-    kept = [w for w, s in before.items() if s is not None and s == after[w]]
+    kept = ("keras", "saved_model") if result.export_kept else ()
     _print_summary(result, kept)
     return 0

@@ -468,6 +468,9 @@ class TuneResult:
         export: The SavedModel export and verification report.
         seconds: Wall time of the whole run.
         settings: The tuner, trials, epochs, seed and space used.
+        export_kept: True when a rerun found the same best trial and left
+            its earlier, verified export as it was instead of exporting
+            again.
     """
 
     trials: list
@@ -478,6 +481,7 @@ class TuneResult:
     export: dict
     seconds: float
     settings: dict
+    export_kept: bool = False
 
     def to_dict(self):
         """A JSON-ready summary."""
@@ -488,6 +492,7 @@ class TuneResult:
             "output": self.output,
             "files": self.files,
             "export": self.export,
+            "export_kept": self.export_kept,
             "seconds": round(self.seconds, 2),
             "trials": [r.to_dict() for r in self.trials],
         }
@@ -1303,6 +1308,7 @@ def _run_search(
                 result.files.update(current["files"])
                 result.test_accuracy = current["test_accuracy"]
                 result.export = current["export"]
+                result.export_kept = True
                 display.message(
                     f"The exported model in {folder} is current (best trial "
                     f"{best.number} unchanged); not exported again"

@@ -319,6 +319,7 @@ def test_the_same_command_again_resumes_and_exits_0(tuned, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["settings"]["resumed"]["finished_trials"] == 2
     assert summary["export"]["verification"]["cases"]
+    assert summary["export_kept"] is True
 
     # A summary naming another best trial: the export is stale, replaced,
     # and the summary says it wrote it.
@@ -329,3 +330,5 @@ def test_the_same_command_again_resumes_and_exits_0(tuned, capsys):
     assert code == 0
     assert f"Wrote {out / 'saved_model'}" in printed.splitlines(), printed
     assert "Kept " not in printed and "when it was written" not in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["export_kept"] is False
