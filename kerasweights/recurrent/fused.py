@@ -6,11 +6,12 @@ pass, and computing each weight gradient as one small product per step.
 For LayerNormLSTM, LayerNormGRU, PeepholeLSTM, JANET and MGU this module
 replaces that with a hand-written gradient (``tf.custom_gradient``):
 
-* the forward loop multiplies each step's inputs by the input kernel and
-  the state by the recurrent kernel, and keeps only what the backward pass
-  needs (previous states, gate activations, normalised values and
-  reciprocal standard deviations), as references in TensorArrays (no
-  copies);
+* the forward loop multiplies each step's inputs by the input kernel
+  (the layer-normalised cells project and normalise the whole input
+  sequence before the loop instead) and the state by the recurrent
+  kernel, and keeps only what the backward pass needs (previous states,
+  gate activations, normalised values and reciprocal standard
+  deviations), as references in TensorArrays (no copies);
 * the backward loop runs in reverse time on one step's small tensors (on
   a CPU, element-wise operations on a whole sequence at once measured
   slower here: they leave the caches), using TensorFlow's fused
@@ -19,14 +20,18 @@ replaces that with a hand-written gradient (``tf.custom_gradient``):
   peephole gradients into batch-row accumulators;
 * after the loop, the recurrent and input kernel gradients are ONE matrix
   product each over all steps and the whole batch, and each accumulator
-  one reduction over the batch.
+  one reduction over the batch. The input gradients are computed outside
+  the XLA functions (below), so a training step, which never reads the
+  gradient of its inputs, drops that product.
 
 At a masked step the states are kept: the step's own gradients are
 computed from zero state gradients and the incoming ones pass unchanged.
 Both loops run several steps per iteration. In graphs, the training
-calls of LayerNormLSTM, LayerNormGRU and MGU run the forward loop and the
-gradient each as one XLA-compiled function (`XLA_LOOPS`), which fuses a
-step's element-wise operations. The functions take time-major
+calls of LayerNormLSTM, LayerNormGRU, PeepholeLSTM and MGU run the
+forward loop and the gradient each as one XLA-compiled function
+(`XLA_LOOPS`), which fuses a step's element-wise operations.
+`_differentiable` holds what the five cells share around their own step
+and backward-step functions. The functions take time-major
 tensors and use TensorFlow directly; the layers call them only on the
 TensorFlow backend (`FusedLoop`).
 """
@@ -47,9 +52,10 @@ __all__ = [
 STEPS_PER_ITERATION = 8
 
 
-# Whether the layers that gain from it (LayerNormLSTM, LayerNormGRU and
-# MGU) run the loops of their training calls as XLA functions; False
-# runs every loop as plain TensorFlow operations (the tests compare both).
+# Whether the layers that gain from it (LayerNormLSTM, LayerNormGRU,
+# PeepholeLSTM and MGU) run the loops of their training calls as XLA
+# functions; False runs every loop as plain TensorFlow operations (the
+# tests compare both).
 XLA_LOOPS = True
 
 
@@ -112,21 +118,34 @@ def _forward_records(forward, xla):
     return _compiled(stacked)
 
 
-def _compiled_grad(grad, xla):
-    """``grad`` run as one XLA function with ``xla`` (``None`` allowed)."""
-    if not xla:
-        return grad
+def _compiled_grad(grad, xla, x, kernel_in, at):
+    """``grad`` (one XLA function with ``xla``) and the input gradients.
 
-    def wrapped(*upstream):
-        given = [g is not None for g in upstream]
+    ``grad(*upstream)`` returns the gradient of the projected inputs ``x
+    kernel_in``, then the gradients of the other arguments in order, less
+    ``x`` (the first) and ``kernel_in`` (argument ``at``). Those two are
+    computed here from the first, outside XLA: in a graph that never reads
+    the input's gradient (a training step) that product is then dropped.
+    """
+    inner = grad
+    if xla:
 
-        def body(*present):
-            values = iter(present)
-            return grad(*(next(values) if g else None for g in given))
+        def inner(*upstream):
+            given = [g is not None for g in upstream]
 
-        return _compiled(body, *(g for g in upstream if g is not None))
+            def body(*present):
+                values = iter(present)
+                return grad(*(next(values) if g else None for g in given))
 
-    return wrapped
+            return _compiled(body, *(g for g in upstream if g is not None))
+
+    def full(*upstream):
+        d_xw, *rest = inner(*upstream)
+        d_x, d_kernel_in = _input_grads(x, kernel_in, d_xw)
+        rest.insert(at - 1, d_kernel_in)
+        return (d_x, *rest)
+
+    return full
 
 
 def _scan(step, init, xs, emit_shapes, length, reverse=False, keep=None):
@@ -216,6 +235,15 @@ def _outer(a, b):
         tf.reshape(b, [-1, b.shape[-1]]),
         transpose_a=True,
     )
+
+
+def _project(x, kernel_in):
+    """``x kernel_in`` for a time-major ``x``: one matrix product."""
+    import tensorflow as tf
+
+    flat = tf.matmul(tf.reshape(x, [-1, x.shape[-1]]), kernel_in)
+    shape = tf.concat([tf.shape(x)[:2], [kernel_in.shape[-1]]], 0)
+    return tf.reshape(flat, shape)
 
 
 def _moments(x, epsilon):
@@ -399,6 +427,44 @@ def _final_grad(grad, like):
     return tf.zeros_like(like) if grad is None else grad
 
 
+def _forward_scan(step, init, xs, mask, shapes, length, written_gradient):
+    """`_scan` of a forward loop over the time-major ``xs`` (and mask).
+
+    Training calls (``written_gradient``) record everything ``step`` emits
+    for the backward loop; other calls only the outputs (the first).
+    """
+    return _scan(
+        step,
+        init,
+        _time_inputs(xs, mask),
+        shapes,
+        length,
+        keep=None if written_gradient else 1,
+    )
+
+
+def _differentiable(forward, backward, xla, x, kernel_in, cell_state=False):
+    """Runs ``forward``; its outputs and their gradient function.
+
+    ``forward()`` returns the final states and the records, every output
+    ``h_t`` first; ``backward(records, *upstream)`` returns what
+    `_compiled_grad` wants of its ``grad``. The outputs are every ``h_t``,
+    with the final cell state where ``cell_state`` (the LSTMs), and
+    ``kernel_in`` follows ``x`` and the initial states among the
+    arguments. The forward loop and the gradient run as XLA functions with
+    ``xla``.
+    """
+    carry, saved = _forward_records(forward, xla)
+    hs = _stack(saved[0])
+    saved = _for_backward(saved)
+
+    def grad(*upstream):
+        return backward(_reachable(saved, forward), *upstream)
+
+    outputs = (hs, carry[1]) if cell_state else hs
+    return outputs, _compiled_grad(grad, xla, x, kernel_in, 2 + cell_state)
+
+
 def janet_sequence(
     x, h0, kernel_in, bias, kernel, beta, mask=None, written_gradient=True
 ):
@@ -426,22 +492,11 @@ def janet_sequence(
             return [h_new], [h_new, h, f, i, g]
 
         def forward():
-            return _scan(
-                step,
-                [h0],
-                _time_inputs([x], mask),
-                [shape] * 5,
-                length,
-                keep=None if written_gradient else 1,
+            return _forward_scan(
+                step, [h0], [x], mask, [shape] * 5, length, written_gradient
             )
 
-        _, saved = forward()
-        hs = _stack(saved[0])
-        saved = _for_backward(saved)
-
-        def grad(d_hs):
-            records = _reachable(saved, forward)
-
+        def backward(records, d_hs):
             def core(d, accs, inputs):
                 d_h = d[0]
                 h, f, i, g = inputs
@@ -460,16 +515,14 @@ def janet_sequence(
                 mask,
                 length,
             )
-            d_x, d_kernel_in = _input_grads(x, kernel_in, d_zs)
             return (
-                d_x,
+                d_zs,
                 d_h0,
-                d_kernel_in,
                 tf.reduce_sum(d_bias, 0),
                 _outer(_stack(records[1]), d_zs),
             )
 
-        return hs, grad
+        return _differentiable(forward, backward, False, x, kernel_in)
 
     return _run(run, written_gradient, x, h0, kernel_in, bias, kernel)
 
@@ -496,22 +549,11 @@ def mgu_sequence(
             return [h_new], [h_new, h, fh, f, cand]
 
         def forward():
-            return _scan(
-                step,
-                [h0],
-                _time_inputs([x], mask),
-                [shape] * 5,
-                length,
-                keep=None if written_gradient else 1,
+            return _forward_scan(
+                step, [h0], [x], mask, [shape] * 5, length, written_gradient
             )
 
-        _, saved = _forward_records(forward, xla)
-        hs = _stack(saved[0])
-        saved = _for_backward(saved)
-
-        def grad(d_hs):
-            records = _reachable(saved, forward)
-
+        def backward(records, d_hs):
             def core(d, accs, inputs):
                 d_h = d[0]
                 h, f, cand = inputs
@@ -536,17 +578,15 @@ def mgu_sequence(
                 mask,
                 length,
             )
-            d_x, d_kernel_in = _input_grads(x, kernel_in, d_a)
             return (
-                d_x,
+                d_a,
                 d_h0,
-                d_kernel_in,
                 tf.reduce_sum(d_bias, 0),
                 _outer(_stack(records[1]), d_af),
                 _outer(_stack(records[2]), d_ah),
             )
 
-        return hs, _compiled_grad(grad, xla)
+        return _differentiable(forward, backward, xla, x, kernel_in)
 
     return _run(
         run, written_gradient, x, h0, kernel_in, bias, kernel_f, kernel_h
@@ -570,6 +610,7 @@ def peephole_lstm_sequence(
     units = kernel.shape[0]
     shape = [h0.shape[0], units]
     length = _length(x)
+    xla = _xla(written_gradient)
 
     def run(x, h0, c0, kernel_in, bias, kernel, peephole):
         # Vectors broadcast to batch rows once: element-wise operations on
@@ -594,22 +635,11 @@ def peephole_lstm_sequence(
             return [h_new, kept_c], [h_new, h, c, c_new, i, f, g, o, tc]
 
         def forward():
-            return _scan(
-                step,
-                [h0, c0],
-                _time_inputs([x], mask),
-                [shape] * 9,
-                length,
-                keep=None if written_gradient else 1,
+            return _forward_scan(
+                step, [h0, c0], [x], mask, [shape] * 9, length, written_gradient
             )
 
-        (_, c_last), saved = forward()
-        hs = _stack(saved[0])
-        saved = _for_backward(saved)
-
-        def grad(d_hs, d_c_last):
-            records = _reachable(saved, forward)
-
+        def backward(records, d_hs, d_c_last):
             def core(d, accs, inputs):
                 d_h, d_c = d
                 c, c_new, i, f, g, o, tc = inputs
@@ -643,18 +673,18 @@ def peephole_lstm_sequence(
             )
             sums = [tf.reduce_sum(a, 0) for a in accs]
             d_peephole = tf.concat(sums[:3], 0)
-            d_x, d_kernel_in = _input_grads(x, kernel_in, d_zs)
             return (
-                d_x,
+                d_zs,
                 d_h0,
                 d_c0,
-                d_kernel_in,
                 sums[3],
                 _outer(_stack(records[1]), d_zs),
                 d_peephole,
             )
 
-        return (hs, c_last), grad
+        return _differentiable(
+            forward, backward, xla, x, kernel_in, cell_state=True
+        )
 
     return _run(
         run, written_gradient, x, h0, c0, kernel_in, bias, kernel, peephole
@@ -678,10 +708,13 @@ def layer_norm_lstm_sequence(
 ):
     """Layer-normalised LSTM for time-major inputs ``x``.
 
-    Both normalisations of the gate term, ``LN(x W; g_x) + LN(U h; g_h)
-    + b``, run inside the loops on one step's tensors (cheaper on CPU than
-    normalising the whole sequence at once). Returns ``(every h_t
-    time-major, c_T)``.
+    The gate term is ``LN(x W; g_x) + LN(U h; g_h) + b``. The input term
+    does not depend on the state: it is computed for the whole sequence
+    before the forward loop (in the XLA function, a measured gain there);
+    its gradient is still computed step by step in the backward loop
+    (summing the gain and bias gradients over the whole sequence after the
+    loop measured slower under XLA). Returns ``(every h_t time-major,
+    c_T)``.
     """
     import tensorflow as tf
 
@@ -707,9 +740,8 @@ def layer_norm_lstm_sequence(
     ):
         def step(carry, inputs):
             h, c = carry
-            x_hat, x_inv = _moments(tf.matmul(inputs[0], kernel_in), epsilon)
             r_hat, r_inv = _moments(tf.matmul(h, kernel), epsilon)
-            z = x_hat * input_gamma + r_hat * gamma + bias
+            z = inputs[0] + r_hat * gamma
             z_i, z_f, z_c, z_o = tf.split(z, 4, axis=-1)
             i = tf.sigmoid(z_i)
             f = tf.sigmoid(z_f)
@@ -722,33 +754,29 @@ def layer_norm_lstm_sequence(
             valid = inputs[1] if mask is not None else None
             h_new = _keep(valid, h_new, h)
             kept_c = _keep(valid, c_new, c)
-            saved = [h_new, h, c, x_hat, x_inv, r_hat, r_inv]
+            saved = [h_new, h, c, r_hat, r_inv]
             return [h_new, kept_c], saved + [i, f, g, o, c_hat, c_inv, tn]
 
-        shapes = [shape] * 3 + [wide, column] * 2 + [shape] * 5
-        shapes += [column, shape]
+        shapes = [shape] * 3 + [wide, column] + [shape] * 5 + [column, shape]
 
         def forward():
-            return _scan(
+            x_hat, x_inv = _moments(_project(x, kernel_in), epsilon)
+            carry, saved = _forward_scan(
                 step,
                 [h0, c0],
-                _time_inputs([x], mask),
+                [x_hat * input_gamma + bias],
+                mask,
                 shapes,
                 length,
-                keep=None if written_gradient else 1,
+                written_gradient,
             )
+            return carry, saved + [x_hat, x_inv]
 
-        (_, c_last), saved = _forward_records(forward, xla)
-        hs = _stack(saved[0])
-        saved = _for_backward(saved)
-
-        def grad(d_hs, d_c_last):
-            records = _reachable(saved, forward)
-
+        def backward(records, d_hs, d_c_last):
             def core(d, accs, inputs):
                 d_h, d_c = d
-                (c, x_hat, x_inv, r_hat, r_inv) = inputs[:5]
-                i, f, g, o, c_hat, c_inv, tn = inputs[5:]
+                c, r_hat, r_inv, i, f, g, o, c_hat, c_inv, tn = inputs[:10]
+                x_hat, x_inv = inputs[10:]
                 d_zo = _sigmoid_grad(o, d_h * tn)
                 d_n = _tanh_grad(tn, d_h * o)
                 d_c = d_c + _norm_backward(d_n * cell_gamma, c_hat, c_inv)
@@ -787,12 +815,10 @@ def layer_norm_lstm_sequence(
                 length,
             )
             a_x, a_b, a_g, a_cg, a_cb = (tf.reduce_sum(a, 0) for a in accs)
-            d_x, d_kernel_in = _input_grads(x, kernel_in, d_xs)
             return (
-                d_x,
+                d_xs,
                 d_h0,
                 d_c0,
-                d_kernel_in,
                 _outer(_stack(records[1]), d_rs),
                 a_x,
                 a_b,
@@ -801,7 +827,9 @@ def layer_norm_lstm_sequence(
                 a_cb,
             )
 
-        return (hs, c_last), _compiled_grad(grad, xla)
+        return _differentiable(
+            forward, backward, xla, x, kernel_in, cell_state=True
+        )
 
     return _run(
         run,
@@ -833,8 +861,8 @@ def layer_norm_gru_sequence(
 ):
     """Layer-normalised GRU for time-major inputs ``x``.
 
-    Both normalisations run inside the loops (see
-    `layer_norm_lstm_sequence`). Returns every ``h_t``, time-major.
+    The input term is normalised for the whole sequence before the loop,
+    as in `layer_norm_lstm_sequence`. Returns every ``h_t``, time-major.
     """
     import tensorflow as tf
 
@@ -849,40 +877,36 @@ def layer_norm_gru_sequence(
     def run(x, h0, kernel_in, kernel, input_gamma, bias, gamma):
         def step(carry, inputs):
             h = carry[0]
-            x_hat, x_inv = _moments(tf.matmul(inputs[0], kernel_in), epsilon)
             s_hat, s_inv = _moments(tf.matmul(h, kernel), epsilon)
             s_z, s_r, s_n = tf.split(s_hat * gamma, 3, axis=-1)
-            a_z, a_r, a_n = tf.split(x_hat * input_gamma + bias, 3, axis=-1)
+            a_z, a_r, a_n = tf.split(inputs[0], 3, axis=-1)
             z = tf.sigmoid(a_z + s_z)
             r = tf.sigmoid(a_r + s_r)
             n = tf.tanh(a_n + r * s_n)
             h_new = n + z * (h - n)
             h_new = _keep(inputs[1] if mask is not None else None, h_new, h)
-            saved = [h_new, h, x_hat, x_inv, s_hat, s_inv]
+            saved = [h_new, h, s_hat, s_inv]
             return [h_new], saved + [z, r, n, s_n]
 
-        shapes = [shape, shape] + [wide, column] * 2 + [shape] * 4
+        shapes = [shape, shape, wide, column] + [shape] * 4
 
         def forward():
-            return _scan(
+            x_hat, x_inv = _moments(_project(x, kernel_in), epsilon)
+            carry, saved = _forward_scan(
                 step,
                 [h0],
-                _time_inputs([x], mask),
+                [x_hat * input_gamma + bias],
+                mask,
                 shapes,
                 length,
-                keep=None if written_gradient else 1,
+                written_gradient,
             )
+            return carry, saved + [x_hat, x_inv]
 
-        _, saved = _forward_records(forward, xla)
-        hs = _stack(saved[0])
-        saved = _for_backward(saved)
-
-        def grad(d_hs):
-            records = _reachable(saved, forward)
-
+        def backward(records, d_hs):
             def core(d, accs, inputs):
                 d_h = d[0]
-                h, x_hat, x_inv, s_hat, s_inv, z, r, n, s_n = inputs
+                h, s_hat, s_inv, z, r, n, s_n, x_hat, x_inv = inputs
                 d_az = _sigmoid_grad(z, d_h * (h - n))
                 d_an = _tanh_grad(n, d_h - d_h * z)
                 d_ar = _sigmoid_grad(r, d_an * s_n)
@@ -906,18 +930,16 @@ def layer_norm_gru_sequence(
                 length,
             )
             a_x, a_b, a_g = (tf.reduce_sum(a, 0) for a in accs)
-            d_x, d_kernel_in = _input_grads(x, kernel_in, d_xs)
             return (
-                d_x,
+                d_xs,
                 d_h0,
-                d_kernel_in,
                 _outer(_stack(records[1]), d_ss),
                 a_x,
                 a_b,
                 a_g,
             )
 
-        return hs, _compiled_grad(grad, xla)
+        return _differentiable(forward, backward, xla, x, kernel_in)
 
     return _run(
         run,
@@ -935,12 +957,27 @@ def layer_norm_gru_sequence(
 class FusedLoop:
     """Mixin of the layers whose cell has a ``fused_sequence`` method.
 
-    On the TensorFlow backend, when the loop is not unrolled, no
-    recurrent-dropout mask is active and the cell uses its default
-    activations, the layer runs the cell's written-out forward and
-    backward loops (this module). Otherwise it runs the general loop of
+    The fast path of LayerNormLSTM, LayerNormGRU, PeepholeLSTM, MGU and
+    JANET. On the TensorFlow backend, without ``unroll``, with the default
+    activations and no active recurrent-dropout mask (``recurrent_dropout``
+    is 0, or the call is not training), the layer runs the cell's
+    written-out forward and backward loops (this module; masks,
+    ``go_backwards``, initial states and input dropout included).
+    Otherwise, and on other backends, it runs the general loop of
     `GatedRNN`, whose gradient TensorFlow derives. Set ``layer.fused =
     False`` to force the general loop (the tests compare the two).
+
+    In graphs (`tf.function`, ``fit``) the forward and backward loops of a
+    training call each run as one XLA-compiled function, called from the
+    ordinary graph of the step, so that XLA fuses each step's element-wise
+    work (when TensorFlow has XLA; ``jit_compile`` of the model is not
+    needed); JANET's loops are not compiled. The first training step
+    compiles them, and so does the first step at each new input shape.
+    Eager training calls and inference calls (and so exports) run the
+    plain loops; ``kerasweights.recurrent.fused.XLA_LOOPS = False`` turns
+    XLA off. A function that differentiates a training call (a train
+    step) saves in a SavedModel, with the custom gradient, which reads the
+    forward loop's stacked records (see docs/recurrent.md).
     """
 
     fused = True
