@@ -182,25 +182,9 @@ class MGU(FusedLoop, GatedRNN):
     >>> MGU(4, return_sequences=True)(np.zeros((2, 3, 5), "float32")).shape
     (2, 3, 4)
 
-    Fast path: on TensorFlow, without ``unroll``, with the default
-    activations and no active recurrent-dropout mask (``recurrent_dropout``
-    is 0, or the call is not training), the layer runs the written-out
-    forward and backward loops of `kerasweights.recurrent.fused` (masks,
-    ``go_backwards``, initial states and input dropout included). In the
-    other cases, and on other backends, it runs the general loop, which
-    TensorFlow differentiates. Set ``layer.fused = False`` to force the
-    general loop.
-    In graphs (`tf.function`, ``fit``) the forward and backward loops of a
-    training call each run as one XLA-compiled function, called from the
-    ordinary graph of the step, so that XLA fuses each step's element-wise
-    work (when TensorFlow has XLA; ``jit_compile`` of the model is not
-    needed). The first training step compiles them, and so does the
-    first step at each new input shape. Eager training calls and
-    inference calls (and so exports) run the plain loops;
-    ``kerasweights.recurrent.fused.XLA_LOOPS = False`` turns XLA off.
-    A function that differentiates a training call (a train step) saves
-    in a SavedModel, with the custom gradient, which reads the forward
-    loop's stacked records (see docs/recurrent.md).
+    Fast path: the written-out forward and backward loops of
+    `kerasweights.recurrent.fused`, XLA-compiled in graph training calls;
+    when they apply and what they change: see `FusedLoop`.
 
     Reference:
         Zhou et al., "Minimal Gated Unit for Recurrent Neural Networks",

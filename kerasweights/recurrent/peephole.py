@@ -167,20 +167,9 @@ class PeepholeLSTM(FusedLoop, GatedRNN):
 
     Takes every argument of `PeepholeLSTMCell` and of `GatedRNN`.
 
-    Fast path: on TensorFlow, without ``unroll``, with the default
-    activations and no active recurrent-dropout mask (``recurrent_dropout``
-    is 0, or the call is not training), the layer runs the written-out
-    forward and backward loops of `kerasweights.recurrent.fused` (masks,
-    ``go_backwards``, initial states and input dropout included). In the
-    other cases, and on other backends, it runs the general loop, which
-    TensorFlow differentiates. Set ``layer.fused = False`` to force the
-    general loop. Its loops are not compiled by XLA: measured on CPU,
-    that was not clearly faster for this layer at both benchmark lengths
-    (see docs/recurrent.md).
-    A function that differentiates a training call (a train step) saves
-    in a SavedModel; the saved custom gradient, used when a loaded
-    training call is differentiated again, reruns the forward loop (see
-    docs/recurrent.md).
+    Fast path: the written-out forward and backward loops of
+    `kerasweights.recurrent.fused`, XLA-compiled in graph training calls;
+    when they apply and what they change: see `FusedLoop`.
 
     Reference:
         Gers and Schmidhuber, "Recurrent nets that time and count", 2000.
