@@ -24,7 +24,14 @@ constraint is violated and so calms the oscillation of plain
 gradient-ascent multipliers. This is the non-zero-sum two-player form with
 projected gradient ascent for the multipliers; the paper's swap-regret
 update of a stochastic matrix and its randomised final classifier are not
-implemented: training returns the last iterate, one deterministic model.
+implemented: training returns one deterministic model, by default the
+last iterate. With ``average_after=k`` it returns instead the uniform
+average of the predictor's weights over the training steps after the
+first ``k`` (tail averaging): the paper's guarantees hold for the
+average over iterates, and the average of the weights is the
+deterministic stand-in for it (exact for a model linear in its weights,
+a heuristic for a network), which damps the oscillation of the last
+iterate that noisy multipliers cause.
 """
 
 import keras
@@ -107,6 +114,21 @@ class RateConstrainedModel(SensitiveInputModel):
             far larger than on the rows it fits). Without it every row
             does both. The flag, like the sensitive input, never reaches
             the predictor.
+        average_after: ``None`` (default: ``fit`` leaves the last
+            iterate), or an integer ``k >= 0``: every training step after
+            the first ``k`` (counted over all ``fit`` and
+            ``train_on_batch`` calls of this model, in the saved weight
+            ``steps_seen``) adds the predictor's trainable weights, as
+            they are after that step's update, to a uniform running
+            average kept in non-trainable weights (saved with the model),
+            and each ``fit`` ends by copying that average into the
+            predictor (`assign_average`). So ``k`` = steps per epoch
+            times ``e`` averages over the epochs after the ``e``-th.
+            Non-trainable predictor weights (e.g. BatchNormalization
+            statistics) stay those of the last step; validation during
+            ``fit`` sees the last iterate; a later ``fit`` starts from
+            the average and keeps adding to it. The predictor must have
+            its weights (be built) when the model is made.
         **kwargs: Passed to `keras.Model`.
 
     Raises:
@@ -134,9 +156,19 @@ class RateConstrainedModel(SensitiveInputModel):
         proxy_temperature=1.0,
         damping=0.0,
         holdout=None,
+        average_after=None,
         **kwargs,
     ):
         super().__init__(predictor, sensitive=sensitive, **kwargs)
+        if average_after is not None and (
+            isinstance(average_after, bool)
+            or not isinstance(average_after, int)
+            or average_after < 0
+        ):
+            raise InvalidArgumentError(
+                "`average_after` must be None or an integer >= 0 (training "
+                f"steps). Received: average_after={average_after!r}"
+            )
         if holdout is not None and (
             not isinstance(holdout, str) or not holdout or holdout == sensitive
         ):
@@ -217,6 +249,83 @@ class RateConstrainedModel(SensitiveInputModel):
         )
         self.violation_tracker = keras.metrics.Mean(name="max_violation")
         self.multiplier_tracker = keras.metrics.Mean(name="multiplier_sum")
+        self.average_after = average_after
+        self._averages = []
+        if average_after is not None:
+            targets = self.predictor.trainable_variables
+            if not targets:
+                raise InvalidArgumentError(
+                    "`average_after` needs a predictor with trainable "
+                    "weights when RateConstrainedModel is made (build it "
+                    "first). Received: a predictor without them"
+                )
+            self.steps_seen = self.add_weight(
+                name="steps_seen",
+                shape=(),
+                initializer="zeros",
+                trainable=False,
+            )
+            self._averages = [
+                self.add_weight(
+                    name=f"average_{i}",
+                    shape=v.shape,
+                    dtype=v.dtype,
+                    initializer="zeros",
+                    trainable=False,
+                )
+                for i, v in enumerate(targets)
+            ]
+
+    @property
+    def averaged_steps(self):
+        """How many training steps the weight average holds (0 without
+        ``average_after``)."""
+        if self.average_after is None:
+            return 0
+        return max(0, int(self.steps_seen.numpy()) - self.average_after)
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        if self.average_after is not None:
+            self._accumulate_average()
+        return logs
+
+    def _accumulate_average(self):
+        # Uniform running mean: a_n = a_{n-1} + (w - a_{n-1}) / n, for the
+        # steps numbered above `average_after` (the first sets a_1 = w).
+        steps = self.steps_seen + 1.0
+        self.steps_seen.assign(steps)
+        count = steps - float(self.average_after)
+        share = ops.where(count > 0, 1.0 / ops.maximum(count, 1.0), 0.0)
+        for average, weight in zip(
+            self._averages, self.predictor.trainable_variables, strict=True
+        ):
+            value = ops.convert_to_tensor(average)
+            step = ops.cast(share, value.dtype) * (weight - value)
+            average.assign(value + step)
+
+    def assign_average(self):
+        """Copy the weight average into the predictor's trainable weights.
+
+        ``fit`` calls it at its end. Returns True when it copied, False
+        when there is nothing to copy (no ``average_after``, or no step
+        after the first ``average_after`` yet: the predictor keeps its
+        weights).
+        """
+        if not self.averaged_steps:
+            return False
+        for average, weight in zip(
+            self._averages, self.predictor.trainable_variables, strict=True
+        ):
+            weight.assign(average)
+        return True
+
+    def fit(self, x=None, y=None, *args, **kwargs):
+        """`SensitiveInputModel.fit`; with ``average_after``, the predictor
+        then holds the weight average (`assign_average`)."""
+        history = super().fit(x, y, *args, **kwargs)
+        self.assign_average()
+        return history
 
     def constraint_values(self, groups, scores, labels, weights):
         """(soft, hard, present) constraint values, two per group and rate.
@@ -347,6 +456,7 @@ class RateConstrainedModel(SensitiveInputModel):
             proxy_temperature=self.proxy_temperature,
             damping=self.damping,
             holdout=self.holdout,
+            average_after=self.average_after,
         )
         return config
 

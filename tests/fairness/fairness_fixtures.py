@@ -15,6 +15,9 @@ _OTHER_CHOICE = {
     "agg": "mean",
     "sensitive": "sex",
     "constraint": "demographic_parity",
+    # Arguments whose default None turns a feature off.
+    "holdout": "held",
+    "average_after": 3,
 }
 
 

@@ -263,3 +263,99 @@ def test_holdout_name_and_missing_input_are_named():
     model.compile("adam", "binary_crossentropy")
     with pytest.raises(InvalidArgumentError, match="'held'"):
         model.fit({"features": x, "group": groups}, y, verbose=0)
+
+
+def _fit_recording(model, feed, y, **kwargs):
+    """Fit, keeping the predictor's trainable weights after every step."""
+    seen = []
+
+    class Record(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(
+                [v.numpy().copy() for v in model.predictor.trainable_variables]
+            )
+
+    model.fit(feed, y, verbose=0, callbacks=[Record()], **kwargs)
+    return seen
+
+
+def test_average_after_leaves_the_hand_average_of_the_later_steps(tmp_path):
+    # 4 steps per epoch, 3 epochs: the predictor ends as the mean of the
+    # weights after steps 6..12 (average_after=5), not as the last one.
+    x, groups, y = toy_data(64)
+    feed = {"features": x, "group": groups}
+    model = RateConstrainedModel(
+        small_predictor(),
+        epsilon=0.0,
+        multiplier_learning_rate=0.5,
+        damping=2.0,
+        average_after=5,
+    )
+    model.compile(
+        keras.optimizers.SGD(0.2), "binary_crossentropy", jit_compile=True
+    )
+    seen = _fit_recording(model, feed, y, epochs=3, batch_size=16)
+    assert len(seen) == 12 and model.averaged_steps == 7
+    after = [v.numpy() for v in model.predictor.trainable_variables]
+    for i, weight in enumerate(after):
+        hand = np.mean([step[i] for step in seen[5:]], axis=0)
+        np.testing.assert_allclose(weight, hand, atol=1e-6)
+    # ... and it is not the last step's weights.
+    moved = [abs(a - b).max() for a, b in zip(after, seen[-1], strict=True)]
+    assert max(moved) > 1e-3
+    # Saved: the setting, the running average and its step count; a
+    # later step keeps adding to the same average.
+    path = tmp_path / "averaged.keras"
+    model.save(path)
+    back = keras.saving.load_model(path)
+    assert back.average_after == 5 and back.averaged_steps == 7
+    np.testing.assert_allclose(
+        back.predict(feed, verbose=0), model.predict(feed, verbose=0)
+    )
+    for ours, theirs in zip(model._averages, back._averages, strict=True):
+        np.testing.assert_allclose(ours.numpy(), theirs.numpy())
+    more = _fit_recording(back, feed, y, epochs=1, batch_size=64)
+    for i, weight in enumerate(back.predictor.trainable_variables):
+        hand = np.mean([step[i] for step in seen[5:] + more], axis=0)
+        np.testing.assert_allclose(weight.numpy(), hand, atol=1e-6)
+
+
+def test_without_average_after_fit_leaves_the_last_step():
+    x, groups, y = toy_data(64)
+    model = RateConstrainedModel(small_predictor(), epsilon=0.0)
+    model.compile(keras.optimizers.SGD(0.2), "binary_crossentropy")
+    seen = _fit_recording(
+        model, {"features": x, "group": groups}, y, epochs=2, batch_size=16
+    )
+    for i, weight in enumerate(model.predictor.trainable_variables):
+        np.testing.assert_array_equal(weight.numpy(), seen[-1][i])
+    assert model.averaged_steps == 0 and not model.assign_average()
+
+
+def test_average_after_not_reached_keeps_the_last_step():
+    x, groups, y = toy_data(32)
+    model = RateConstrainedModel(small_predictor(), average_after=10)
+    model.compile(keras.optimizers.SGD(0.2), "binary_crossentropy")
+    seen = _fit_recording(
+        model, {"features": x, "group": groups}, y, epochs=1, batch_size=16
+    )
+    assert model.averaged_steps == 0
+    for i, weight in enumerate(model.predictor.trainable_variables):
+        np.testing.assert_array_equal(weight.numpy(), seen[-1][i])
+
+
+def test_average_after_is_checked():
+    for bad in (-1, 1.5, True, "3"):
+        with pytest.raises(InvalidArgumentError, match="`average_after`"):
+            RateConstrainedModel(small_predictor(), average_after=bad)
+
+    class Unbuilt(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(1, "sigmoid")
+
+        def call(self, x):
+            return self.dense(x)
+
+    with pytest.raises(InvalidArgumentError, match="build it first"):
+        RateConstrainedModel(Unbuilt(), average_after=0)

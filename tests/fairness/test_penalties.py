@@ -297,7 +297,7 @@ def test_from_logits_equals_sigmoid_of_probabilities():
 
 
 @pytest.mark.parametrize("cls", regularizer_classes())
-def test_config_round_trip_keeps_every_argument(cls):
+def test_config_round_trip_keeps_every_argument(cls, tmp_path):
     import inspect
 
     obj = make_plugin(cls)
@@ -323,3 +323,18 @@ def test_config_round_trip_keeps_every_argument(cls):
         x, groups, _ = toy_data(8)
         feed = {"features": x, obj.sensitive: groups}
         np.testing.assert_allclose(obj(feed), clone(feed), atol=0)
+        # And through a .keras file: every argument and every weight
+        # (multipliers, averages and step counts set to non-zero values).
+        rng = np.random.default_rng(0)
+        for weight in obj.weights:
+            weight.assign(rng.uniform(0.5, 1.5, weight.shape))
+        path = tmp_path / "wrapper.keras"
+        obj.save(path)
+        back = keras.saving.load_model(path)
+        for key, value in inner.items():
+            if not isinstance(value, dict):
+                assert back.get_config()[key] == value, key
+        assert len(back.weights) == len(obj.weights)
+        for ours, theirs in zip(obj.weights, back.weights, strict=True):
+            np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+        np.testing.assert_allclose(obj(feed), back(feed), atol=0)
