@@ -41,6 +41,7 @@ from keras import ops
 
 __all__ = [
     "FusedLoop",
+    "run_cell",
     "janet_sequence",
     "layer_norm_gru_sequence",
     "layer_norm_lstm_sequence",
@@ -1034,6 +1035,27 @@ class FusedLoop:
         else:
             outputs = carried
         return carried[:, -1], outputs, new_states
+
+
+def run_cell(sequence, sequences, states, weights, *constants, **options):
+    """A cell's ``fused_sequence``: ``sequence`` (one of this module's).
+
+    Calls ``sequence(sequences, *states, *weights, *constants, **options)``
+    with the weights cast to the inputs' dtype; returns every ``h_t``
+    (time-major) and the final states.
+    """
+    dtype = sequences.dtype
+    out = sequence(
+        sequences,
+        *states,
+        *(ops.cast(w, dtype) for w in weights),
+        *constants,
+        **options,
+    )
+    if len(states) == 1:
+        return out, [out[-1]]
+    hs, c_last = out
+    return hs, [hs[-1], c_last]
 
 
 def default_activations(cell):

@@ -11,6 +11,7 @@ from kerasweights.recurrent.base import draw
 from kerasweights.recurrent.fused import FusedLoop
 from kerasweights.recurrent.fused import default_activations
 from kerasweights.recurrent.fused import janet_sequence
+from kerasweights.recurrent.fused import run_cell
 
 __all__ = ["JANETCell", "JANET"]
 
@@ -181,18 +182,19 @@ class JANETCell(GatedCell):
 
     def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        dtype = sequences.dtype
-        hs = janet_sequence(
+        return run_cell(
+            janet_sequence,
             sequences,
-            states[0],
-            ops.cast(self.kernel, dtype),
-            ops.cast(self.bias, dtype),
-            ops.cast(self.recurrent_kernel, dtype),
+            states,
+            [
+                self.kernel,
+                self.bias,
+                self.recurrent_kernel,
+            ],
             self.beta,
-            mask,
+            mask=mask,
             written_gradient=written_gradient,
         )
-        return hs, [hs[-1]]
 
     def get_config(self):
         return {

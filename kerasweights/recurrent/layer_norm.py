@@ -11,6 +11,7 @@ from kerasweights.recurrent.fused import FusedLoop
 from kerasweights.recurrent.fused import default_activations
 from kerasweights.recurrent.fused import layer_norm_gru_sequence
 from kerasweights.recurrent.fused import layer_norm_lstm_sequence
+from kerasweights.recurrent.fused import run_cell
 
 __all__ = [
     "LayerNormLSTMCell",
@@ -206,23 +207,23 @@ class LayerNormLSTMCell(_LayerNormCell):
 
     def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        dtype = sequences.dtype
-        hs, c_last = layer_norm_lstm_sequence(
+        return run_cell(
+            layer_norm_lstm_sequence,
             sequences,
-            states[0],
-            states[1],
-            ops.cast(self.kernel, dtype),
-            ops.cast(self.recurrent_kernel, dtype),
-            ops.cast(self.input_gamma, dtype),
-            ops.cast(self.bias, dtype),
-            ops.cast(self.recurrent_gamma, dtype),
-            ops.cast(self.cell_gamma, dtype),
-            ops.cast(self.cell_beta, dtype),
+            states,
+            [
+                self.kernel,
+                self.recurrent_kernel,
+                self.input_gamma,
+                self.bias,
+                self.recurrent_gamma,
+                self.cell_gamma,
+                self.cell_beta,
+            ],
             self.layer_norm_epsilon,
-            mask,
+            mask=mask,
             written_gradient=written_gradient,
         )
-        return hs, [hs[-1], c_last]
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")
@@ -286,20 +287,21 @@ class LayerNormGRUCell(_LayerNormCell):
 
     def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        dtype = sequences.dtype
-        hs = layer_norm_gru_sequence(
+        return run_cell(
+            layer_norm_gru_sequence,
             sequences,
-            states[0],
-            ops.cast(self.kernel, dtype),
-            ops.cast(self.recurrent_kernel, dtype),
-            ops.cast(self.input_gamma, dtype),
-            ops.cast(self.bias, dtype),
-            ops.cast(self.recurrent_gamma, dtype),
+            states,
+            [
+                self.kernel,
+                self.recurrent_kernel,
+                self.input_gamma,
+                self.bias,
+                self.recurrent_gamma,
+            ],
             self.layer_norm_epsilon,
-            mask,
+            mask=mask,
             written_gradient=written_gradient,
         )
-        return hs, [hs[-1]]
 
 
 @keras.saving.register_keras_serializable(package="kerasweights")

@@ -8,6 +8,7 @@ from kerasweights.recurrent.base import GatedRNN
 from kerasweights.recurrent.fused import FusedLoop
 from kerasweights.recurrent.fused import default_activations
 from kerasweights.recurrent.fused import mgu_sequence
+from kerasweights.recurrent.fused import run_cell
 
 __all__ = ["MGUCell", "MGU"]
 
@@ -143,18 +144,19 @@ class MGUCell(GatedCell):
 
     def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        dtype = sequences.dtype
-        hs = mgu_sequence(
+        return run_cell(
+            mgu_sequence,
             sequences,
-            states[0],
-            ops.cast(self.kernel, dtype),
-            ops.cast(self.bias, dtype),
-            ops.cast(self.recurrent_kernel_f, dtype),
-            ops.cast(self.recurrent_kernel_h, dtype),
-            mask,
+            states,
+            [
+                self.kernel,
+                self.bias,
+                self.recurrent_kernel_f,
+                self.recurrent_kernel_h,
+            ],
+            mask=mask,
             written_gradient=written_gradient,
         )
-        return hs, [hs[-1]]
 
     def get_config(self):
         return {

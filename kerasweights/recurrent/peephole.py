@@ -9,6 +9,7 @@ from kerasweights.recurrent.base import tile_rows
 from kerasweights.recurrent.fused import FusedLoop
 from kerasweights.recurrent.fused import default_activations
 from kerasweights.recurrent.fused import peephole_lstm_sequence
+from kerasweights.recurrent.fused import run_cell
 
 __all__ = ["PeepholeLSTMCell", "PeepholeLSTM"]
 
@@ -134,19 +135,19 @@ class PeepholeLSTMCell(GatedCell):
 
     def fused_sequence(self, sequences, states, mask, written_gradient=True):
         """Every ``h_t`` (time-major) and the final states; see `fused`."""
-        dtype = sequences.dtype
-        hs, c_last = peephole_lstm_sequence(
+        return run_cell(
+            peephole_lstm_sequence,
             sequences,
-            states[0],
-            states[1],
-            ops.cast(self.kernel, dtype),
-            ops.cast(self.bias, dtype),
-            ops.cast(self.recurrent_kernel, dtype),
-            ops.cast(self.peephole, dtype),
-            mask,
+            states,
+            [
+                self.kernel,
+                self.bias,
+                self.recurrent_kernel,
+                self.peephole,
+            ],
+            mask=mask,
             written_gradient=written_gradient,
         )
-        return hs, [hs[-1], c_last]
 
     def get_config(self):
         return {
