@@ -4,6 +4,7 @@ backend.
 
     python -m benchmarks.fairness_adult --parts select  # choose settings
     python -m benchmarks.fairness_adult --parts select --select compas
+    python -m benchmarks.fairness_adult --parts trajectory
     python -m benchmarks.fairness_adult --quick    # smoke run
     python -m benchmarks.fairness_adult            # the documented run
 
@@ -21,7 +22,9 @@ used); `methods` holds the settings it chose. Speed: median
 seconds per training step (batch 256) of `AdversarialDebiasingModel` (timed over
 ``train_on_batch`` calls after a warm-up epoch) and of fairlearn's
 ``AdversarialFairnessClassifier(backend="tensorflow")`` (one epoch's ``fit``
-divided by its steps) on the same rows, in the same run.
+divided by its steps) on the same rows, in the same run. Trajectory: on
+the COMPAS cross-validation folds, the validation FPR gap epoch by epoch,
+of the last iterate and of the weight average (``average_after``).
 """
 
 import argparse
@@ -53,12 +56,21 @@ def _predictor(n_features, seed, width=32, l2=0.0):
     return keras.Model(inputs, out)
 
 
-def _constrained(constraint, **kw):
+def _constrained(constraint, average_from_epoch=None, **kw):
+    """Factory of a `RateConstrainedModel`; ``average_from_epoch=e``
+    averages the predictor's weights over the steps after the first ``e``
+    epochs (``average_after`` = ``e`` times the steps per epoch)."""
     from kerasweights import fairness as f
 
-    return lambda p, n: f.RateConstrainedModel(
-        p, constraint=constraint, num_groups=n, **kw
-    )
+    def make(p, n, steps_per_epoch):
+        extra = {}
+        if average_from_epoch is not None:
+            extra["average_after"] = average_from_epoch * steps_per_epoch
+        return f.RateConstrainedModel(
+            p, constraint=constraint, num_groups=n, **kw, **extra
+        )
+
+    return make
 
 
 def _adversarial(alpha, condition_on_label):
@@ -66,7 +78,7 @@ def _adversarial(alpha, condition_on_label):
 
     from kerasweights import fairness as f
 
-    return lambda p, n: f.AdversarialDebiasingModel(
+    return lambda p, n, steps_per_epoch: f.AdversarialDebiasingModel(
         p,
         num_groups=n,
         alpha=alpha,
@@ -78,7 +90,7 @@ def _adversarial(alpha, condition_on_label):
 def _penalty(cls_name, weight, **kw):
     from kerasweights import fairness as f
 
-    def make(p, n):
+    def make(p, n, steps_per_epoch):
         cls = getattr(f, cls_name)
         if "num_groups" in cls.__init__.__code__.co_varnames:
             kw.setdefault("num_groups", n)
@@ -107,7 +119,8 @@ def _joint(selection_eps, error_eps, rate):
 
 
 def methods():
-    """name -> (factory(predictor, n_groups) or None, epochs, batch size).
+    """name -> (factory(predictor, n_groups, steps_per_epoch) or None,
+    epochs, batch size).
 
     The Adult settings (``constrained_dp``, ``constrained_dp_eo``,
     ``adversarial_eo``) and the COMPAS one (``constrained_fpr``) are the
@@ -141,9 +154,10 @@ def methods():
 _COMPAS_PREDICTOR = {"l2": 1e-3}
 
 
-def _fpr_parity(rate, holdout=False):
+def _fpr_parity(rate, holdout=False, average_from_epoch=None):
     return _constrained(
         "false_positive_parity",
+        average_from_epoch=average_from_epoch,
         epsilon=0.0,
         multiplier_learning_rate=rate,
         damping=10.0,
@@ -154,12 +168,24 @@ def _fpr_parity(rate, holdout=False):
 def compas_methods():
     """COMPAS: name -> (factory or None, epochs, batch size, predictor
     arguments, with ``holdout``: the fraction of training rows flagged for
-    ``RateConstrainedModel(holdout=...)``); ``constrained_fpr`` is the
-    setting `select` picked by cross-validation on the training part."""
+    ``RateConstrainedModel(holdout=...)``).
+
+    ``constrained_fpr`` is the setting `select` picked by cross-validation
+    on the training part. ``constrained_fpr_averaged`` was not picked: it
+    is the candidate with weight averaging (``average_after``) that the
+    same rule ranks first among those with averaging, reported beside the
+    chosen one to show how averaging moves the spread over seeds.
+    """
     return {
         "baseline": (None, 5, 64, _COMPAS_PREDICTOR),
         "constrained_fpr": (
             _fpr_parity(0.3, holdout=True),
+            15,
+            64,
+            {**_COMPAS_PREDICTOR, "holdout": 0.3},
+        ),
+        "constrained_fpr_averaged": (
+            _fpr_parity(0.3, holdout=True, average_from_epoch=5),
             15,
             64,
             {**_COMPAS_PREDICTOR, "holdout": 0.3},
@@ -204,23 +230,32 @@ def selection_grid():
             1024,
         )
     compas = {"baseline": (None, 5, 64, _COMPAS_PREDICTOR)}
-    for l2, rate, epochs, holdout in (
-        (0.0, 0.3, 15, 0.0),
-        (1e-3, 0.3, 10, 0.0),
-        (1e-3, 0.3, 15, 0.0),
-        (1e-3, 0.3, 30, 0.0),
-        (1e-3, 0.1, 15, 0.0),
-        (3e-3, 0.3, 15, 0.0),
-        (0.0, 0.3, 15, 0.3),
-        (1e-3, 0.3, 15, 0.3),
+    # (L2, multiplier rate, epochs, held-out share, epochs before the
+    # weight averaging starts, or None for the last iterate).
+    for l2, rate, epochs, holdout, average in (
+        (0.0, 0.3, 15, 0.0, None),
+        (1e-3, 0.3, 10, 0.0, None),
+        (1e-3, 0.3, 15, 0.0, None),
+        (1e-3, 0.3, 30, 0.0, None),
+        (1e-3, 0.1, 15, 0.0, None),
+        (3e-3, 0.3, 15, 0.0, None),
+        (0.0, 0.3, 15, 0.3, None),
+        (1e-3, 0.3, 15, 0.3, None),
+        # weight averaging (average_after) and a larger held-out share
+        (1e-3, 0.3, 15, 0.3, 10),
+        (1e-3, 0.3, 15, 0.3, 5),
+        (1e-3, 0.3, 30, 0.3, 15),
+        (1e-3, 0.3, 15, 0.5, 10),
     ):
         name = f"constrained_fpr l2={l2:g} rate={rate:g} epochs={epochs}"
         predictor = {"l2": l2}
         if holdout:
             name += f" holdout={holdout:g}"
             predictor["holdout"] = holdout
+        if average is not None:
+            name += f" average_from={average}"
         compas[name] = (
-            _fpr_parity(rate, holdout=bool(holdout)),
+            _fpr_parity(rate, bool(holdout), average),
             epochs,
             64,
             predictor,
@@ -228,18 +263,24 @@ def selection_grid():
     return {"joint": joint, "dp": dp, "compas": compas}
 
 
-def train(spec, train_data, n_groups, seed):
+def train(spec, train_data, n_groups, seed, callbacks=None, epochs=None):
     import keras
     import numpy as np
 
     from kerasweights.fairness import prediction_model
 
-    factory, epochs, batch_size = spec[:3]
+    factory, spec_epochs, batch_size = spec[:3]
+    epochs = spec_epochs if epochs is None else epochs
     predictor_kw = dict(spec[3]) if len(spec) > 3 else {}
     holdout = predictor_kw.pop("holdout", 0.0)
     keras.utils.set_random_seed(seed)
     predictor = _predictor(train_data.features.shape[1], seed, **predictor_kw)
-    model = predictor if factory is None else factory(predictor, n_groups)
+    steps_per_epoch = -(-len(train_data) // batch_size)
+    model = (
+        predictor
+        if factory is None
+        else factory(predictor, n_groups, steps_per_epoch)
+    )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),
         loss="binary_crossentropy",
@@ -260,6 +301,7 @@ def train(spec, train_data, n_groups, seed):
         epochs=epochs,
         batch_size=batch_size,
         verbose=0,
+        callbacks=callbacks,
     )
     return prediction_model(model)
 
@@ -386,19 +428,99 @@ def _compas_splits(count, log):
                 "test": scores(model, test_part),
                 "train_fpr_gap": scores(model, fit_part)["fpr_gap"],
             }
-        row["fpr_gap_cut"] = 1.0 - (
-            row["constrained_fpr"]["test"]["fpr_gap"]
-            / row["baseline"]["test"]["fpr_gap"]
-        )
+        base = row["baseline"]["test"]["fpr_gap"]
+        for name in compas_methods():
+            if name != "baseline":
+                row[name]["fpr_gap_cut"] = (
+                    1.0 - row[name]["test"]["fpr_gap"] / base
+                )
+        row["fpr_gap_cut"] = row["constrained_fpr"]["fpr_gap_cut"]
         log(
-            f"compas split {split}: FPR gap "
-            f"{row['baseline']['test']['fpr_gap']:.4f} -> "
-            f"{row['constrained_fpr']['test']['fpr_gap']:.4f} "
-            f"(train {row['constrained_fpr']['train_fpr_gap']:.4f}), "
-            f"cut {100 * row['fpr_gap_cut']:.1f}%"
+            f"compas split {split}: FPR gap {base:.4f} -> "
+            + ", ".join(
+                f"{name} {row[name]['test']['fpr_gap']:.4f} (train "
+                f"{row[name]['train_fpr_gap']:.4f}, cut "
+                f"{100 * row[name]['fpr_gap_cut']:.1f}%)"
+                for name in compas_methods()
+                if name != "baseline"
+            )
         )
         rows.append(row)
     return rows
+
+
+def _signed_fpr_gap(model, data):
+    """FPR of group code 0 minus FPR of group code 1 (COMPAS:
+    African-American minus Caucasian)."""
+    hard = model.predict(data.features, verbose=0, batch_size=8192)[:, 0] > 0.5
+    negative = data.labels == 0
+    rates = [hard[negative & (data.groups == g)].mean() for g in (0, 1)]
+    return float(rates[0] - rates[1])
+
+
+def trajectory(args, log):
+    """Epoch by epoch, on the cross-validation folds of the COMPAS
+    training part (those of ``--select compas``, fold ``k`` with seed
+    ``k``): the signed validation FPR gap of the last iterate and of the
+    weight average of ``constrained_fpr_averaged`` (one training run per
+    fold gives both: averaging does not change the iterates). Training
+    runs ``--trajectory-epochs`` epochs; the summary covers the epochs
+    after averaging starts."""
+    import keras
+    import numpy as np
+
+    spec = compas_methods()["constrained_fpr_averaged"]
+    start_epoch = 5
+    data = _compas_split()[0]
+    order = np.random.default_rng(1).permutation(len(data))
+    parts = np.array_split(order, args.select_folds)
+    folds = []
+    for k in range(args.select_folds):
+        rest = np.concatenate([p for j, p in enumerate(parts) if j != k])
+        val = data.subset(parts[k])
+        row = {"last": [], "average": []}
+
+        class Record(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None, row=row, val=val):
+                model = self.model
+                row["last"].append(_signed_fpr_gap(model.predictor, val))
+                if epoch < start_epoch:
+                    return
+                kept = [v.numpy() for v in model.predictor.weights]
+                model.assign_average()
+                row["average"].append(_signed_fpr_gap(model.predictor, val))
+                model.predictor.set_weights(kept)
+
+        train(
+            spec,
+            data.subset(rest),
+            2,
+            k,
+            callbacks=[Record()],
+            epochs=args.trajectory_epochs,
+        )
+        log(
+            f"trajectory fold {k}: last "
+            + " ".join(f"{v:+.3f}" for v in row["last"])
+            + " | average from epoch "
+            + f"{start_epoch + 1}: "
+            + " ".join(f"{v:+.3f}" for v in row["average"])
+        )
+        folds.append(row)
+    summary = {}
+    for key in ("last", "average"):
+        tail = [np.array(f[key][-len(f["average"]) :]) for f in folds]
+        summary[key] = {
+            "mean_abs_gap": float(np.mean([np.abs(t).mean() for t in tail])),
+            "std_over_epochs": float(np.mean([t.std() for t in tail])),
+            "max_swing": float(np.mean([t.max() - t.min() for t in tail])),
+        }
+    return {
+        "folds": folds,
+        "summary": summary,
+        "epochs": args.trajectory_epochs,
+        "average_from_epoch": start_epoch + 1,
+    }
 
 
 def _choose(goal, rows):
@@ -600,14 +722,20 @@ def main(argv=None):
         help="cross-validation folds of the COMPAS selection",
     )
     parser.add_argument("--speed-rows", type=int, default=8192)
+    parser.add_argument(
+        "--trajectory-epochs",
+        type=int,
+        default=20,
+        help="epochs of --parts trajectory",
+    )
     parser.add_argument("--only", nargs="*", help="Adult methods to run")
     parser.add_argument("--json", metavar="FILE", help="write results here")
     parser.add_argument("--png", metavar="FILE", help="write the plot here")
     parser.add_argument(
         "--parts",
         default="adult,compas,speed",
-        help="comma-separated parts to run, of adult, compas, speed and "
-        "select (default: %(default)s)",
+        help="comma-separated parts to run, of adult, compas, speed, "
+        "select and trajectory (default: %(default)s)",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -627,7 +755,7 @@ def main(argv=None):
         "seeds": args.seeds,
     }
     parts = set(args.parts.split(","))
-    unknown = parts - {"adult", "compas", "speed", "select"}
+    unknown = parts - {"adult", "compas", "speed", "select", "trajectory"}
     if unknown:
         parser.error(f"unknown --parts {sorted(unknown)}")
     for part, fn in (
@@ -635,6 +763,7 @@ def main(argv=None):
         ("adult", adult),
         ("compas", compas),
         ("speed", speed),
+        ("trajectory", trajectory),
     ):
         if part in parts:
             results[part] = fn(args, log)
@@ -701,6 +830,8 @@ def print_table(results):
         _print_compas(results)
     if "speed" in results:
         _print_speed(results)
+    if "trajectory" in results:
+        _print_trajectory(results)
     print(f"wall time {results['wall_s']:.0f} s")
 
 
@@ -769,28 +900,47 @@ def _print_compas(results):
             + ("" if cut is None else f", gap cut {100 * cut:.1f}%")
         )
     splits = c.get("splits") or []
-    if splits:
+    first = splits[0] if splits else {}
+    names = [
+        n for n, v in first.items() if n != "baseline" and isinstance(v, dict)
+    ]
+    for name in names:
         print(
             f"  {len(splits)} random 70/30 splits (training seed 0), test "
-            "FPR gap baseline -> constrained_fpr (train gap), cut:"
+            f"FPR gap baseline -> {name} (train gap), cut:"
         )
         for row in splits:
             print(
                 f"    split {row['split']}: "
                 f"{row['baseline']['test']['fpr_gap']:.4f} -> "
-                f"{row['constrained_fpr']['test']['fpr_gap']:.4f} "
-                f"({row['constrained_fpr']['train_fpr_gap']:.4f}), "
-                f"{100 * row['fpr_gap_cut']:.1f}%"
+                f"{row[name]['test']['fpr_gap']:.4f} "
+                f"({row[name]['train_fpr_gap']:.4f}), "
+                f"{100 * row[name]['fpr_gap_cut']:.1f}%"
             )
         base = statistics.fmean(
             r["baseline"]["test"]["fpr_gap"] for r in splits
         )
-        ours = statistics.fmean(
-            r["constrained_fpr"]["test"]["fpr_gap"] for r in splits
-        )
+        ours = statistics.fmean(r[name]["test"]["fpr_gap"] for r in splits)
         print(
             f"    mean: {base:.4f} -> {ours:.4f}, cut of the means "
             f"{100 * (1 - ours / base):.1f}%"
+        )
+
+
+def _print_trajectory(results):
+    t = results["trajectory"]
+    print(
+        f"\nCOMPAS cross-validation folds, {t['epochs']} epochs: signed "
+        "validation FPR gap over the epochs from "
+        f"{t['average_from_epoch']} on, mean over folds"
+    )
+    print("| model | mean abs gap | std over epochs | max - min |")
+    print("|---|---|---|---|")
+    for key, label in (("last", "last iterate"), ("average", "average")):
+        r = t["summary"][key]
+        print(
+            f"| {label} | {r['mean_abs_gap']:.4f} | "
+            f"{r['std_over_epochs']:.4f} | {r['max_swing']:.4f} |"
         )
 
 
