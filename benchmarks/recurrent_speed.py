@@ -21,7 +21,8 @@ against the trivial baseline (always answer 1.0, mean squared error about
 
 Usage:
     python -m benchmarks.recurrent_speed [--quick] [--lengths 100 512]
-        [--rounds 7] [--jit] [--adding] [--markdown FILE] [--plot FILE]
+        [--rounds 7] [--jit] [--no-xla-loops] [--adding] [--markdown FILE]
+        [--plot FILE]
 """
 
 import argparse
@@ -440,9 +441,12 @@ def tflite_check(length=8, features=3):
 
 
 def markdown(rows, peak, jit):
+    from kerasweights.recurrent import fused
+
     lines = [
         f"Matrix-product peak measured in this run: {peak / 1e9:.1f} "
-        f"GFLOP/s; jit_compile={jit}.",
+        f"GFLOP/s; jit_compile={jit}; "
+        f"kerasweights.recurrent.fused.XLA_LOOPS={fused.XLA_LOOPS}.",
         "",
         "| layer | T | train step (ms) | vs Keras LSTM | vs Keras GRU "
         "| CPU time (ms) | CPU vs LSTM | inference (seq/s) | matmul peak "
@@ -550,10 +554,20 @@ def main(argv=None):
         action="store_true",
         help="CPU time of the parts of a minGRU training step",
     )
+    parser.add_argument(
+        "--no-xla-loops",
+        action="store_true",
+        help="run the fused loops of LayerNormLSTM, LayerNormGRU, "
+        "PeepholeLSTM and MGU without XLA (fused.XLA_LOOPS = False)",
+    )
     parser.add_argument("--markdown", help="also write the table here")
     parser.add_argument("--plot", help="write a PNG of the ratios here")
     args = parser.parse_args(argv)
     rounds = 3 if args.quick else args.rounds
+    if args.no_xla_loops:
+        from kerasweights.recurrent import fused
+
+        fused.XLA_LOOPS = False
 
     if args.tflite:
         print("TFLite, batch pinned to 1, T=8: max |TFLite - Keras|")
