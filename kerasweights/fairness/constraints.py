@@ -128,7 +128,8 @@ class RateConstrainedModel(SensitiveInputModel):
             statistics) stay those of the last step; validation during
             ``fit`` sees the last iterate; a later ``fit`` starts from
             the average and keeps adding to it. The predictor must have
-            its weights (be built) when the model is made.
+            its weights (be built) when the model is made. The averaging
+            runs in ``train_step`` and needs the TensorFlow backend.
         **kwargs: Passed to `keras.Model`.
 
     Raises:
@@ -284,8 +285,8 @@ class RateConstrainedModel(SensitiveInputModel):
             return 0
         return max(0, int(self.steps_seen.numpy()) - self.average_after)
 
-    def train_step(self, data):
-        logs = super().train_step(data)
+    def train_step(self, *args):
+        logs = super().train_step(*args)
         if self.average_after is not None:
             self._accumulate_average()
         return logs
