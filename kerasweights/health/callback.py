@@ -19,6 +19,7 @@ from kerasweights.health.diagnoses import diagnose
 from kerasweights.health.errors import GradientHealthError
 from kerasweights.health.errors import GradientHealthWarning
 from kerasweights.health.tap import READ_BATCH
+from kerasweights.health.tap import READ_BATCH_WARN
 from kerasweights.health.tap import GradientTap
 
 __all__ = ["GradientHealth"]
@@ -49,17 +50,21 @@ class GradientHealth(keras.callbacks.Callback):
     optimizer skipped for overflow is reported as skipped, not as a NaN).
 
     Every recorded step is kept in a small ring buffer on the device; the
-    callback reads it once 15 recorded steps are waiting and at every epoch
-    end (one device read per batch of steps), then runs the diagnoses
+    callback reads it at every epoch end and, within an epoch, once 15
+    recorded steps are waiting with ``on_problem="stop"`` or ``"raise"``,
+    50 with ``"warn"`` (one device read per batch of steps: a read and its
+    diagnoses cost about a millisecond of host time, which ``"warn"``,
+    reporting only, pays less often), then runs the diagnoses
     (``nan``, ``exploding``, ``vanishing``, ``dead_relu``, ``saturated``,
     ``update_ratio_high``, ``update_ratio_low``, ``loss_not_decreasing``,
     ``oscillating``; see docs/health.md) and acts on a new problem as
     ``on_problem`` says.
 
-    A problem is therefore acted on at most 15 recorded steps after it
-    appears, or at the end of its epoch if sooner; the step it names is the
-    step where it appeared. With ``"stop"`` or ``"raise"`` a non-finite
-    loss in the batch ``logs`` is acted on at the end of that batch.
+    A problem is therefore acted on at most 15 (``"warn"``: 50) recorded
+    steps after it appears, or at the end of its epoch if sooner; the step
+    it names is the step where it appeared. With ``"stop"`` or ``"raise"``
+    a non-finite loss in the batch ``logs`` is acted on at the end of that
+    batch.
 
     Figures go into the ``logs`` dict at the end of each batch that reads
     and of each epoch (``grad_norm``, ``grad_max_abs``, ``grad_nonfinite``,
@@ -219,7 +224,6 @@ class GradientHealth(keras.callbacks.Callback):
         self._lock = _NoLock()
         self._epoch_start = 0
         self._seen = 0
-        self._calls = 0
         self._unread = 0
         self._writer = None
 
@@ -253,6 +257,7 @@ class GradientHealth(keras.callbacks.Callback):
             dead_steps=self.dead_steps,
             watch_activations=self.watch_activations,
             keep_gradients=self.log_dir is not None,
+            read_batch=self._read_batch(),
         )
         self._tap.install()
         if self.log_dir is not None:
@@ -262,6 +267,11 @@ class GradientHealth(keras.callbacks.Callback):
                 os.path.join(self.log_dir, "gradient_health")
             )
 
+    def _read_batch(self):
+        # "warn" only reports: fewer reads (each costs about a millisecond
+        # of host time); "stop" and "raise" read often to stop soon.
+        return READ_BATCH_WARN if self.on_problem == "warn" else READ_BATCH
+
     @property
     def async_safe(self):
         # With "warn" nothing here has to happen before the next step, so
@@ -269,21 +279,6 @@ class GradientHealth(keras.callbacks.Callback):
         # training loop free of a host sync per step. "stop" and "raise"
         # run in step with training so the recovery point is exact.
         return self.on_problem == "warn"
-
-    def on_train_batch_begin(self, batch, logs=None):
-        tap = self._tap
-        if tap is None or not tap.two_functions:
-            return
-        # One step per call: run the tapped step only when it is recorded,
-        # the model's own (no statistics at all) in between.
-        recorded = self._calls % self.every_n_steps == 0
-        self._calls += 1
-        tap.use_plain(not recorded)
-        function = tap.tapped_function if recorded else tap.plain_function
-        # Setting an attribute of a Keras model goes through its tracking
-        # (about 15 us): only when the function changes, twice per n steps.
-        if self.model.train_function is not function:
-            self.model.train_function = function
 
     def on_train_batch_end(self, batch, logs=None):
         with self._lock:
@@ -297,7 +292,7 @@ class GradientHealth(keras.callbacks.Callback):
             n = self.every_n_steps
             # Recorded steps (k % n == 0) among [first, steps).
             self._unread += -(-steps // n) - (-(-first // n))
-            if self._unread >= READ_BATCH or (
+            if self._unread >= self._tap.read_batch or (
                 self.on_problem != "warn" and _loss_not_finite(logs)
             ):
                 # A non-finite loss is acted on at once when stopping, so

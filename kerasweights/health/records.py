@@ -104,9 +104,7 @@ class StepRecord:
         saturation = rows[:, _NS + _NV * n_vars :]
         recorded = ~np.isnan(per_var[:, :, 0])
         values = np.where(np.isnan(per_var), 0.0, per_var)
-        owner = layout["owner"]
-        onehot = np.zeros((n_vars, n_layers))
-        onehot[np.arange(n_vars), owner] = 1.0
+        onehot = layout["onehot"]
         # [row, field, layer]; ReLU unit counts only from ReLU biases.
         relu = layout["relu"]
         values[:, :, 8] *= relu
@@ -114,8 +112,8 @@ class StepRecord:
         sums = np.einsum("rvf,vl->rfl", values, onehot)
         max_abs = np.stack(
             [
-                values[:, owner == li, 1].max(axis=1, initial=0.0)
-                for li in range(n_layers)
+                values[:, members, 1].max(axis=1, initial=0.0)
+                for members in layout["members"]
             ],
             axis=1,
         )
@@ -145,43 +143,50 @@ class StepRecord:
         saturation = saturation.tolist()
         global_norm = np.sqrt(sumsq.sum(axis=1)).tolist()
         head = rows[:, :4].tolist()
+        # The per-record totals `__post_init__` would add up layer by
+        # layer, for all rows at once.
+        nan_i, inf_i, wbad_i = (sums[:, k].astype(np.int64) for k in (2, 3, 7))
+        grad_nonfinite = (nan_i.sum(axis=1) + inf_i.sum(axis=1)).tolist()
+        weight_nonfinite = wbad_i.sum(axis=1).tolist()
+        num, den = upd.sum(axis=1), wsq.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            total_ratio = np.where(
+                den > 0, np.sqrt(num / np.where(den > 0, den, 1.0)), np.nan
+            ).tolist()
         names = list(tap.layers)
+        make = LayerStats
         records = []
         for r in range(len(rows)):
-            norm, mx, nan, inf, zf, ur, wbad, zu, du, up, ws = (
-                c[r] for c in cols
-            )
             sat_r = saturation[r]
             layers = [
-                LayerStats(
-                    names[li],
-                    norm[li],
-                    mx[li],
-                    nan[li],
-                    inf[li],
-                    zf[li],
-                    ur[li],
-                    wbad[li],
-                    units[li],
-                    zu[li],
-                    du[li],
-                    None if sat_cols[li] is None else sat_r[sat_cols[li]],
-                    up[li],
-                    ws[li],
+                make(*fields)
+                for fields in zip(
+                    names,
+                    *(c[r] for c in cols[:7]),
+                    units,
+                    cols[7][r],
+                    cols[8][r],
+                    [None if c is None else sat_r[c] for c in sat_cols],
+                    cols[9][r],
+                    cols[10][r],
+                    strict=True,
                 )
-                for li in range(n_layers)
             ]
             step, loss, scale, skipped = head[r]
-            records.append(
-                cls(
-                    step=int(step),
-                    loss=loss,
-                    loss_scale=scale,
-                    skipped=skipped > 0.5,
-                    global_norm=global_norm[r],
-                    layers=layers,
-                )
+            # Made without __init__: the totals are already known.
+            record = cls.__new__(cls)
+            record.__dict__.update(
+                step=int(step),
+                loss=loss,
+                loss_scale=scale,
+                skipped=skipped > 0.5,
+                global_norm=global_norm[r],
+                layers=layers,
+                grad_nonfinite=grad_nonfinite[r],
+                weight_nonfinite=weight_nonfinite[r],
+                update_ratio=total_ratio[r],
             )
+            records.append(record)
         return records
 
     def to_dict(self):

@@ -10,12 +10,17 @@ batch. This works the same for Sequential, functional and subclassed models,
 with ``jit_compile=True`` (the ops are XLA-compatible) and with
 ``steps_per_execution > 1`` (one row of a small ring buffer per step).
 
-Steps that are not recorded cost nothing: with one step per train-function
-call (``steps_per_execution=1``) the callback runs the model's own,
+Steps that are not recorded add no op: with one step per train-function
+call (``steps_per_execution=1``) the model's train function becomes a small
+Python function (`GradientTap._dispatch`) that runs the model's own,
 untouched train function on them and the tapped one only on recorded steps
-(the wrappers add no op while the plain one is traced). With several steps
-per call the tapped function runs every time and a ``tf.cond`` on the step
-counter skips the statistics in between.
+(the wrappers add no op while the plain one is traced). On CPU, alternating
+between the two compiled functions has a cost of its own: the tapped call
+that follows plain ones takes longer than the same call repeated (about
+0.2 ms for the dense net of benchmarks/health_overhead.py; the cause lies in
+TensorFlow's runtime, not in the added ops). With several steps per call
+the tapped function runs every time and a ``tf.cond`` on the step counter
+skips the statistics in between.
 
 On a recorded step (every ``every_n_steps``-th optimizer call) the tap
 writes, per trainable variable: the sum of squared gradient entries, the
@@ -75,7 +80,12 @@ _EXACT = 6
 
 # The callback reads the ring buffer once this many recorded steps are
 # waiting (and at every epoch end): one device read per batch of steps.
+# With on_problem="stop" or "raise" it reads every READ_BATCH recorded
+# steps, so training stops soon after a problem; with "warn", which only
+# reports, every READ_BATCH_WARN: a read with its diagnoses costs about a
+# millisecond of host time, whatever the number of rows.
 READ_BATCH = 15
+READ_BATCH_WARN = 50
 
 _SATURATING = {"tanh": (-1.0, 1.0), "sigmoid": (0.0, 1.0)}
 # An activation within this distance of its bound counts as saturated.
@@ -137,6 +147,9 @@ class GradientTap:
             (unscaled) gradients on the device, for histograms
             (`latest_gradients`); costs one copy of the gradients per
             recorded step.
+        read_batch: Recorded steps the reader lets wait at most between
+            two reads (`read`); the ring buffer holds twice that, plus one
+            call's steps.
 
     Attributes:
         variables: The trainable variables watched, in model order.
@@ -151,8 +164,10 @@ class GradientTap:
         dead_steps=3,
         watch_activations=True,
         keep_gradients=False,
+        read_batch=READ_BATCH,
     ):
         self.model = model
+        self.read_batch = int(read_batch)
         self.every_n_steps = int(every_n_steps)
         self.dead_steps = int(dead_steps)
         self.watch_activations = bool(watch_activations)
@@ -184,9 +199,11 @@ class GradientTap:
         self.replicas = self.strategy.num_replicas_in_sync
         spe = max(1, int(getattr(model, "steps_per_execution", 1)))
         # Recorded steps one train-function call can add, and the ring size:
-        # the callback reads before unread rows could be overwritten.
+        # the callback reads before unread rows could be overwritten (with
+        # slack: with "warn" its batch hook runs in a Keras worker thread,
+        # which may lag a few steps behind training).
         self.per_call = -(-spe // self.every_n_steps)
-        self.capacity = READ_BATCH + self.per_call
+        self.capacity = 2 * self.read_batch + self.per_call
         # One step per call and not every step recorded: the callback
         # runs the model's own train function on the steps in between, so
         # they cost nothing. Several steps per call: the tapped function
@@ -210,6 +227,23 @@ class GradientTap:
         self.installed = True
         model.make_train_function(force=True)
         self.tapped_function = model.train_function
+        if self.two_functions:
+            # One plain Python function picks the train function of each
+            # call, so the callback need not set ``model.train_function``
+            # (an attribute set through Keras's tracking) per batch.
+            self._calls = 0
+            model.train_function = self._dispatch
+
+    def _dispatch(self, iterator):
+        """The train function with ``two_functions``: the tapped step on
+        recorded steps (every ``every_n_steps``-th call), the model's own
+        in between."""
+        recorded = self._calls % self.every_n_steps == 0
+        self._calls += 1
+        self._plain = not recorded
+        if recorded:
+            return self.tapped_function(iterator)
+        return self.plain_function(iterator)
 
     def _setup(self, watch_activations):
         model = self.model
@@ -397,7 +431,7 @@ class GradientTap:
     def use_plain(self, plain):
         """Says which train function the next call traces or runs.
 
-        With ``two_functions`` the callback calls the model's own train
+        With ``two_functions`` `_dispatch` calls the model's own train
         function on steps that are not recorded and the tapped one on
         recorded steps; the wrappers add no op while the plain one traces.
         """
@@ -756,8 +790,12 @@ class GradientTap:
             for slot, key in enumerate(self.saturating_keys):
                 if key in self.layers:
                     slots[self.layers.index(key)] = slot
+            onehot = np.zeros((len(self.variables), n_layers))
+            onehot[np.arange(len(self.variables)), owner] = 1.0
             self._layout = {
                 "owner": owner,
+                "onehot": onehot,
+                "members": [owner == li for li in range(n_layers)],
                 "sizes": np.asarray(
                     [float(np.prod(v.shape)) for v in self.variables]
                 ),
