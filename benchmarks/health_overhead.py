@@ -12,7 +12,9 @@ compilation) is dropped, and the median
 time per step of the remaining epochs is compared with the no-callback
 median of the same network. Two clocks: wall time, and the CPU time of this
 process (all its threads), which other programs on a shared machine
-disturb far less.
+disturb far less. With ``--hooks`` the callback also adds up the CPU time
+of the thread running its batch-end and epoch-end hooks, and a last table
+splits the added CPU time into that host side and the rest.
 
 ``--calls`` measures instead what one recorded step adds to the compiled
 step itself, without fit, its callbacks or the host reads around it: the
@@ -30,6 +32,7 @@ two compiled functions costs.
 Usage:
     python benchmarks/health_overhead.py [--rounds 3] [--epochs 5]
         [--batch-size 32] [--nets dense conv recurrent] [--jit-compile]
+        [--hooks]
     python benchmarks/health_overhead.py --calls [--blocks 30]
         [--block 50] [--batch-size 32] [--nets ...] [--jit-compile]
         [--against COMMIT]
@@ -99,22 +102,61 @@ VARIANTS = {
 }
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
+class HookTimed(GradientHealth):
+    """GradientHealth that adds up the CPU time of its own thread spent in
+    its batch-end and epoch-end hooks (reads of the ring buffer, records,
+    diagnoses, logs): the host side of its cost."""
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = (time.perf_counter(), time.process_time())
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.hook_time = 0.0
+
+    def on_train_batch_end(self, batch, logs=None):
+        start = time.thread_time()
+        try:
+            super().on_train_batch_end(batch, logs)
+        finally:
+            self.hook_time += time.thread_time() - start
 
     def on_epoch_end(self, epoch, logs=None):
-        wall, cpu = self._start
+        start = time.thread_time()
+        try:
+            super().on_epoch_end(epoch, logs)
+        finally:
+            self.hook_time += time.thread_time() - start
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall and process CPU time of each epoch, and with ``health`` the
+    host time its hooks spent in it."""
+
+    def __init__(self, health=None):
+        super().__init__()
+        self.times = []
+        self.health = health
+
+    def _hooks(self):
+        return getattr(self.health, "hook_time", 0.0)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = (
+            time.perf_counter(),
+            time.process_time(),
+            self._hooks(),
+        )
+
+    def on_epoch_end(self, epoch, logs=None):
+        wall, cpu, hooks = self._start
         self.times.append(
-            (time.perf_counter() - wall, time.process_time() - cpu)
+            (
+                time.perf_counter() - wall,
+                time.process_time() - cpu,
+                self._hooks() - hooks,
+            )
         )
 
 
-def measure(net, rounds, epochs, batch_size, jit_compile=False):
+def measure(net, rounds, epochs, batch_size, jit_compile=False, hooks=False):
     build, shape = NETS[net]
     x, y = digits()
     x = shape(x)
@@ -127,7 +169,7 @@ def measure(net, rounds, epochs, batch_size, jit_compile=False):
             "adam", "sparse_categorical_crossentropy", jit_compile=jit_compile
         )
         models[name] = model
-    samples = {(name, c): [] for name in VARIANTS for c in (0, 1)}
+    samples = {(name, c): [] for name in VARIANTS for c in (0, 1, 2)}
     names = list(VARIANTS)
     for r in range(rounds):
         order = names[r % len(names) :] + names[: r % len(names)]
@@ -135,7 +177,9 @@ def measure(net, rounds, epochs, batch_size, jit_compile=False):
             timer = EpochTimer()
             callbacks = [timer]
             if VARIANTS[name] is not None:
-                health = GradientHealth(every_n_steps=VARIANTS[name])
+                kind = HookTimed if hooks else GradientHealth
+                health = kind(every_n_steps=VARIANTS[name])
+                timer.health = health
                 callbacks = [health, timer]
             models[name].fit(
                 x,
@@ -145,9 +189,10 @@ def measure(net, rounds, epochs, batch_size, jit_compile=False):
                 verbose=0,
                 callbacks=callbacks,
             )
-            for wall, cpu in timer.times[1:]:
+            for wall, cpu, host in timer.times[1:]:
                 samples[name, 0].append(wall / steps)
                 samples[name, 1].append(cpu / steps)
+                samples[name, 2].append(host / steps)
     return {key: statistics.median(v) for key, v in samples.items()}
 
 
@@ -356,6 +401,12 @@ def main(argv=None):
     parser.add_argument("--blocks", type=int, default=30)
     parser.add_argument("--block", type=int, default=50)
     parser.add_argument(
+        "--hooks",
+        action="store_true",
+        help="also time the callback's hooks (host side) with thread CPU "
+        "time and split the added CPU time into hooks and the rest",
+    )
+    parser.add_argument(
         "--against",
         default=None,
         help="with --calls: also time the tap of this git commit",
@@ -372,7 +423,12 @@ def main(argv=None):
     load = os.getloadavg()[0]
     results = {
         net: measure(
-            net, args.rounds, args.epochs, args.batch_size, args.jit_compile
+            net,
+            args.rounds,
+            args.epochs,
+            args.batch_size,
+            args.jit_compile,
+            args.hooks,
         )
         for net in nets
     }
@@ -398,8 +454,33 @@ def main(argv=None):
                     f"{1000 * value:.3f} ({100 * (value / base - 1):+.1f}%)"
                 )
             print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
-        if args.against:
-            _print_against(results, clock, args.against)
+    if args.hooks:
+        _print_hooks(results)
+
+
+def _print_hooks(results):
+    """The added CPU time per step, split into the callback's hooks (host
+    side, its own thread's CPU time) and the rest (the added graph ops, the
+    switch between two compiled functions, Keras's own handling)."""
+    print()
+    print("added process CPU time per step: hooks (host side) + the rest:")
+    print()
+    print(
+        "| network | every step: added | hooks | rest "
+        "| every 10th step: added | hooks | rest |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for net, med in results.items():
+        base = med["none", 1]
+        cells = []
+        for name in ("every step", "every 10th step"):
+            added = med[name, 1] - base
+            host = med[name, 2]
+            for value in (added, host, added - host):
+                cells.append(
+                    f"{1e6 * value:+.0f} us ({100 * value / base:+.1f}%)"
+                )
+        print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":
