@@ -677,3 +677,55 @@ def test_one_diagnosis_plugin_runs_only_its_diagnosis():
         assert [p.name for p in check.problems] == (
             [expected] if expected else []
         )
+
+
+@pytest.mark.parametrize("on_problem, first", [("warn", 50), ("stop", 15)])
+def test_reads_every_50_recorded_steps_with_warn_15_otherwise(
+    on_problem, first
+):
+    # A probe after the callback sees how many records were read at the
+    # end of each batch (a probe that is not async-safe keeps the batch
+    # hooks in step with training).
+    class Probe(keras.callbacks.Callback):
+        def __init__(self, health):
+            super().__init__()
+            self.health, self.read = health, []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.read.append(len(self.health.records))
+
+    x, y = hh.data(n=64)
+    model = hh.sequential()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    # No diagnosis runs: "stop" must not end this run early.
+    health = GradientHealth(on_problem=on_problem, diagnoses=[])
+    probe = Probe(health)
+    model.fit(
+        x, y, batch_size=1, epochs=1, verbose=0, callbacks=[health, probe]
+    )
+    reads = [i for i in range(1, 64) if probe.read[i] != probe.read[i - 1]]
+    assert probe.read[0] == 0
+    assert reads[0] == first - 1 and probe.read[reads[0]] == first
+    # Every step recorded and read by the end of the epoch.
+    assert [r.step for r in health.records] == list(range(64))
+
+
+def test_every_n_steps_dispatcher_is_set_once_and_removed():
+    x, y = hh.data(n=64)
+    model = hh.sequential()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    seen = []
+
+    class Probe(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            seen.append(self.model.train_function)
+
+    health = GradientHealth(every_n_steps=3)
+    model.fit(
+        x, y, batch_size=8, epochs=2, verbose=0, callbacks=[health, Probe()]
+    )
+    # One train function for the whole fit: the tap's dispatcher, which
+    # ran the tapped step on steps 0, 3, 6... only.
+    assert len({id(f) for f in seen}) == 1
+    assert seen[0] is not model.train_function
+    assert [r.step for r in health.records] == list(range(0, 16, 3))
