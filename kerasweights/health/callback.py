@@ -91,9 +91,10 @@ class GradientHealth(keras.callbacks.Callback):
     Args:
         every_n_steps: Record and check every n-th training step. 1 checks
             every step. With ``steps_per_execution=1`` the steps in between
-            run the model's own train function, so 10 costs about a tenth
-            as much; a NaN that appears in between is reported at the next
-            recorded step.
+            run the model's own train function, so 10 adds a tenth of the
+            ops, plus, on CPU, the cost of switching between two compiled
+            functions (see docs/benchmarks-health.md); a NaN that appears
+            in between is reported at the next recorded step.
         on_problem: ``"warn"`` (a `GradientHealthWarning`, training goes
             on), ``"stop"`` (warn and stop training cleanly) or
             ``"raise"`` (raise `GradientHealthError` from ``fit``).
