@@ -68,7 +68,8 @@ class GradientHealth(keras.callbacks.Callback):
 
     Figures go into the ``logs`` dict at the end of each batch that reads
     and of each epoch (``grad_norm``, ``grad_max_abs``, ``grad_nonfinite``,
-    ``grad_update_ratio``, ``grad_problems`` and ``grad_norm/<layer>``), so
+    ``grad_update_ratio``, ``grad_problems``, ``grad_records_lost`` and
+    ``grad_norm/<layer>``), so
     History, CSVLogger and TensorBoard see them.
 
     When training is stopped (``"stop"`` or ``"raise"``) for a non-finite
@@ -124,6 +125,10 @@ class GradientHealth(keras.callbacks.Callback):
         problems: The `Diagnosis` objects found, in order.
         records: Every `StepRecord` read, in step order.
         skipped_steps: Steps a loss-scale optimizer skipped for overflow.
+        records_lost: Recorded steps whose ring-buffer row was overwritten
+            before the callback read it (the batch-end hook fell more than
+            the buffer's slack behind training); a `GradientHealthWarning`
+            says so once per fit.
         recovery_path: Where the recovery point was saved, or None.
         recovery_step: The recorded step whose weights (before its update)
             were saved, or None.
@@ -227,6 +232,8 @@ class GradientHealth(keras.callbacks.Callback):
         self._seen = 0
         self._unread = 0
         self._writer = None
+        self.records_lost = 0
+        self._diagnose_state = {}
 
     def get_config(self):
         return {
@@ -331,6 +338,8 @@ class GradientHealth(keras.callbacks.Callback):
         tap = self._tap
         self._unread = 0
         new = tap.read()
+        if tap.lost > self.records_lost:
+            self._report_lost(tap.lost)
         if new:
             self.records.extend(new)
             self.skipped_steps.extend(r.step for r in new if r.skipped)
@@ -347,12 +356,38 @@ class GradientHealth(keras.callbacks.Callback):
             self._thresholds,
             skip=skip,
             new=len(new),
+            state=self._diagnose_state,
         )
         # Several records are read at once: report in the order the
         # problems appeared.
         found.sort(key=lambda p: (p.step, DIAGNOSES.index(p.name)))
         for problem in found:
             self._handle(problem, final)
+
+    def _report_lost(self, lost):
+        first = self.records_lost == 0
+        self.records_lost = lost
+        if not first:
+            return
+        # Once per fit; the running count is in `records_lost`, the
+        # ``grad_records_lost`` log and the report.
+        reason = (
+            "its batch-end hook, run in a Keras worker thread with "
+            "on_problem='warn', fell behind training"
+            if self.on_problem == "warn"
+            else "it was not read often enough"
+        )
+        warnings.warn(
+            f"Gradient health: {lost} recorded step(s) were overwritten in "
+            f"the ring buffer ({self._tap.capacity} rows) before the "
+            f"callback read them, because {reason}; the diagnoses did not "
+            "see them (the count so far is in `records_lost`, the "
+            "'grad_records_lost' log and the report). To lose none, record "
+            "less often (a larger every_n_steps) or use on_problem='stop', "
+            "which reads in step with training.",
+            GradientHealthWarning,
+            stacklevel=3,
+        )
 
     def _handle(self, problem, final):
         self.problems.append(problem)
@@ -423,6 +458,7 @@ class GradientHealth(keras.callbacks.Callback):
         logs["grad_nonfinite"] = float(last.grad_nonfinite)
         logs["grad_update_ratio"] = last.update_ratio
         logs["grad_problems"] = float(len(self.problems))
+        logs["grad_records_lost"] = float(self.records_lost)
         for layer in last.layers:
             logs[f"grad_norm/{layer.name}"] = layer.norm
 
@@ -455,7 +491,8 @@ class GradientHealth(keras.callbacks.Callback):
         Returns:
             A dict with ``verdict``, ``nonfinite``, ``problems``,
             ``skipped_steps``, ``recovery_path``, ``recovery_step``,
-            ``steps_recorded``,
+            ``steps_recorded``, ``records_lost`` (recorded steps
+            overwritten in the ring buffer before they were read),
             ``layers`` and ``history`` (per recorded step: step, loss,
             global norm, update ratio, per-layer norms).
         """
@@ -481,6 +518,7 @@ class GradientHealth(keras.callbacks.Callback):
             "recovery_path": self.recovery_path,
             "recovery_step": self.recovery_step,
             "steps_recorded": len(self.records),
+            "records_lost": self.records_lost,
             "every_n_steps": self.every_n_steps,
             "layers": layers,
             "history": history,
@@ -501,6 +539,11 @@ class GradientHealth(keras.callbacks.Callback):
                 f"  last step {last.step}: loss {last.loss:.4g}, "
                 f"gradient norm {last.global_norm:.3g}, "
                 f"update ratio {last.update_ratio:.3g}"
+            )
+        if self.records_lost:
+            lines.append(
+                f"  {self.records_lost} recorded step(s) lost: overwritten "
+                "in the ring buffer before they were read"
             )
         if self.skipped_steps:
             lines.append(

@@ -312,33 +312,29 @@ def _detect_saturated(records, t):
     return []
 
 
-def _detect_update_ratio(records, t):
+def _detect_update_ratio(records, t, name):
+    """The first window with a too high (or, for ``update_ratio_low``, too
+    low) update ratio; each name is looked for on its own, so one being
+    found (or already reported) does not hide the other."""
     recs = _usable(records)
     for win in _windows(recs, t.patience):
         ratios = [r.update_ratio for r in win]
         if any(not math.isfinite(x) for x in ratios):
             continue
         median = statistics.median(ratios)
-        if median > t.update_ratio_high:
+        if name == "update_ratio_high":
+            fired = median > t.update_ratio_high
+        else:
+            fired = max(ratios) < t.update_ratio_low
+        if fired:
             return [
                 Diagnosis(
-                    "update_ratio_high",
+                    name,
                     None,
                     win[-1].step,
                     f"update/weight norm ratio {median:.3g} (about 1e-3 is "
                     f"typical) for {t.patience} recorded steps",
-                    FIXES["update_ratio_high"],
-                )
-            ]
-        if max(ratios) < t.update_ratio_low:
-            return [
-                Diagnosis(
-                    "update_ratio_low",
-                    None,
-                    win[-1].step,
-                    f"update/weight norm ratio {median:.3g} (about 1e-3 is "
-                    f"typical) for {t.patience} recorded steps",
-                    FIXES["update_ratio_low"],
+                    FIXES[name],
                 )
             ]
     return []
@@ -373,46 +369,92 @@ def _detect_loss_not_decreasing(records, t):
     return []
 
 
-def _detect_oscillating(records, t, start_loss):
-    recs = [r for r in _usable(records) if math.isfinite(r.loss)]
-    window = t.loss_window
-    if len(recs) < 2 * window or start_loss is None:
+def _detect_oscillating(recs, t, start_loss, first_end):
+    """The first window of ``2 * loss_window`` usable records with a finite
+    loss (``recs``) that ends at index ``first_end`` or later and shows
+    the loss bouncing; every such window is examined, all at once."""
+    window = 2 * t.loss_window
+    if len(recs) < window or start_loss is None:
         return []
-    losses = np.asarray([r.loss for r in recs[-2 * window :]])
-    level = float(np.median(losses))
-    jumps = float(np.median(np.abs(np.diff(losses))))
-    early = float(np.mean(losses[:window]))
-    late = float(np.mean(losses[window:]))
+    losses = np.asarray([r.loss for r in recs], dtype=np.float64)
+    # One row per window, by the index its last record has in ``recs``.
+    wins = np.lib.stride_tricks.sliding_window_view(losses, window)
+    ends = np.arange(window - 1, len(recs))
+    keep = ends >= first_end
+    wins, ends = wins[keep], ends[keep]
+    if not len(ends):
+        return []
+    level = np.median(wins, axis=1)
+    jumps = np.median(np.abs(np.diff(wins, axis=1)), axis=1)
+    early = wins[:, : t.loss_window].mean(axis=1)
+    late = wins[:, t.loss_window :].mean(axis=1)
     # Jumps as large as the loss itself, no downward trend, and the loss
     # still far from where a converged run's noise would sit.
-    if (
-        level > 0
-        and jumps > level
-        and late > 0.9 * early
-        and level > 0.5 * start_loss
-    ):
-        return [
-            Diagnosis(
-                "oscillating",
-                None,
-                recs[-1].step,
-                f"median step-to-step loss change {jumps:.3g} exceeds the "
-                f"median loss {level:.3g}, with no downward trend over "
-                f"{2 * window} recorded steps",
-                FIXES["oscillating"],
-            )
-        ]
-    return []
+    fired = (
+        (level > 0)
+        & (jumps > level)
+        & (late > 0.9 * early)
+        & (level > 0.5 * start_loss)
+    )
+    if not fired.any():
+        return []
+    i = int(np.argmax(fired))
+    return [
+        Diagnosis(
+            "oscillating",
+            None,
+            recs[ends[i]].step,
+            f"median step-to-step loss change {jumps[i]:.3g} exceeds the "
+            f"median loss {level[i]:.3g}, with no downward trend over "
+            f"{window} recorded steps",
+            FIXES["oscillating"],
+        )
+    ]
+
+
+def _finite_loss(rec):
+    return (
+        not rec.skipped and rec.grad_nonfinite == 0 and math.isfinite(rec.loss)
+    )
+
+
+def _usable_one(rec):
+    return not rec.skipped and rec.grad_nonfinite == 0
+
+
+def _last(items, count):
+    return items[max(0, len(items) - count) :]
+
+
+def _before(records, start, count, keep):
+    """The last ``count`` records before index ``start`` that ``keep``
+    accepts, oldest first (walking back from ``start``)."""
+    found = []
+    i = start - 1
+    while i >= 0 and len(found) < count:
+        if keep(records[i]):
+            found.append(records[i])
+        i -= 1
+    found.reverse()
+    return found
 
 
 def diagnose(
-    records, thresholds=None, first_bad_loss_step=None, skip=(), new=None
+    records,
+    thresholds=None,
+    first_bad_loss_step=None,
+    skip=(),
+    new=None,
+    state=None,
 ):
     """Runs every detector over the records.
 
     Detectors look only at windows that end in the ``new`` latest records,
-    so calling this after every read costs time proportional to what was
-    read, not to the whole history.
+    and at every one of those, so calling this after every read costs time
+    proportional to what was read, not to the whole history, and the
+    diagnoses (names and steps) do not depend on how the records were
+    split into calls: one call on all of them finds what calls on every
+    record, or on every 50, find.
 
     Args:
         records: Every `StepRecord` so far, in step order.
@@ -422,6 +464,11 @@ def diagnose(
         skip: Names of diagnoses not to run (already reported).
         new: How many of the records are new since the last call (None:
             all of them).
+        state: Optional dict kept by the caller between calls on the same
+            growing list (an empty dict on the first): it remembers the
+            records a window needs from before the new ones, so a call
+            need not look back through the history for them. Without it
+            they are found by walking back from the new records.
 
     Returns:
         A list of `Diagnosis`, at most one per name.
@@ -429,36 +476,55 @@ def diagnose(
     t = thresholds or Thresholds()
     records = list(records)
     new = len(records) if new is None else min(int(new), len(records))
-    fresh = records[len(records) - new :]
-    tail = records[max(0, len(records) - new - t.patience + 1) :]
-    loss_tail = records[max(0, len(records) - new - 2 * t.loss_window) :]
-    # The not-decreasing check is made once, when the run first has
-    # enough recorded steps: a loss that fell once has decreased.
+    begin = len(records) - new
+    fresh = records[begin:]
+    # The usable records (and those with a finite loss) just before the
+    # new ones: what the windows ending at a new record reach back to.
+    # Up to 2 * loss_window finite ones: fewer means that is all there
+    # were, which tells whether the loss trend was checked already.
+    reach = max(t.patience - 1, 0)
+    finite_reach = 2 * t.loss_window
+    if state is not None and state.get("upto") == begin:
+        usable_before = state["usable"]
+        finite_before = state["finite"]
+    else:
+        usable_before = _before(records, begin, reach, _usable_one)
+        finite_before = _before(records, begin, finite_reach, _finite_loss)
+    usable = usable_before + [r for r in fresh if _usable_one(r)]
+    finite = finite_before + [r for r in fresh if _finite_loss(r)]
+    if state is not None:
+        state["upto"] = len(records)
+        state["usable"] = _last(usable, reach)
+        state["finite"] = _last(finite, finite_reach)
+    # The not-decreasing check is made once, on the first 2 * loss_window
+    # usable records with a finite loss: a loss that fell once has
+    # decreased.
     enough = 2 * t.loss_window
-    check_trend = len(records) - new < enough <= len(records)
+    check_trend = len(finite_before) < enough <= len(finite)
     start = [r.loss for r in _usable(records[: t.loss_window])]
     start = [x for x in start if math.isfinite(x)]
     start_loss = float(np.mean(start)) if start else None
-    ratio_cache = []
-
-    def ratio_found():
-        # One pass finds both update-ratio diagnoses.
-        if not ratio_cache:
-            ratio_cache.append(_detect_update_ratio(tail, t))
-        return ratio_cache[0]
 
     detectors = {
         "nan": lambda: _detect_nan(fresh, t, first_bad_loss_step),
-        "exploding": lambda: _detect_exploding(tail, t),
-        "vanishing": lambda: _detect_vanishing(tail, t),
+        "exploding": lambda: _detect_exploding(usable, t),
+        "vanishing": lambda: _detect_vanishing(usable, t),
         "dead_relu": lambda: _detect_dead_relu(fresh, t),
-        "saturated": lambda: _detect_saturated(tail, t),
-        "update_ratio_high": lambda: ratio_found(),
-        "update_ratio_low": lambda: ratio_found(),
-        "loss_not_decreasing": lambda: (
-            _detect_loss_not_decreasing(records, t) if check_trend else []
+        "saturated": lambda: _detect_saturated(usable, t),
+        "update_ratio_high": lambda: _detect_update_ratio(
+            usable, t, "update_ratio_high"
         ),
-        "oscillating": lambda: _detect_oscillating(loss_tail, t, start_loss),
+        "update_ratio_low": lambda: _detect_update_ratio(
+            usable, t, "update_ratio_low"
+        ),
+        "loss_not_decreasing": lambda: (
+            _detect_loss_not_decreasing(finite[:enough], t)
+            if check_trend
+            else []
+        ),
+        "oscillating": lambda: _detect_oscillating(
+            finite, t, start_loss, len(finite_before)
+        ),
     }
     found = []
     for name in DIAGNOSES:

@@ -155,6 +155,8 @@ class GradientTap:
         variables: The trainable variables watched, in model order.
         layers: Layer keys (variable path prefixes) in first-use order.
         saturating: ``(layer key, activation name)`` of watched layers.
+        lost: Recorded steps whose row was overwritten before `read` saw
+            it (0 while the reader keeps up).
     """
 
     def __init__(
@@ -174,6 +176,8 @@ class GradientTap:
         self.keep_gradients = bool(keep_gradients)
         self.installed = False
         self._read_upto = -1
+        # Recorded steps overwritten in the ring before `read` saw them.
+        self.lost = 0
 
     # ------------------------------------------------------------ set-up
     def install(self):
@@ -808,6 +812,11 @@ class GradientTap:
     def read(self):
         """New recorded rows since the last call, oldest first.
 
+        A recorded step whose row was overwritten before this call (the
+        reader fell more than ``capacity`` recorded steps behind) is not
+        returned; it is counted in ``lost``. This costs nothing on the
+        device: rows carry their step.
+
         Returns:
             A list of `StepRecord` objects.
         """
@@ -820,6 +829,13 @@ class GradientTap:
         rows = self._decode(rows[np.argsort(rows[:, 0], kind="stable")])
         records = StepRecord.from_rows(self, rows) if len(rows) else []
         if records:
+            # Recorded steps are the multiples of every_n_steps: any of
+            # them between the last one read and the newest one here that
+            # is not here was overwritten before this read.
+            n = self.every_n_steps
+            previous = self._read_upto if self._read_upto >= 0 else -n
+            expected = (records[-1].step - previous) // n
+            self.lost += max(0, expected - len(records))
             self._read_upto = records[-1].step
         return records
 
