@@ -34,6 +34,8 @@ a heuristic for a network), which damps the oscillation of the last
 iterate that noisy multipliers cause.
 """
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -128,7 +130,15 @@ class RateConstrainedModel(SensitiveInputModel):
             statistics) stay those of the last step; validation during
             ``fit`` sees the last iterate; a later ``fit`` starts from
             the average and keeps adding to it. The predictor must have
-            its weights (be built) when the model is made. The averaging
+            its weights (be built) when the model is made; the weights
+            averaged are those trainable then (a layer frozen later stays
+            in the average, with the values it keeps while frozen). The
+            step count is a float32 weight, exact up to 2**24 steps; a
+            step that a loss-scale optimizer skipped counts as a step
+            with unchanged weights; ``EarlyStopping(
+            restore_best_weights=True)`` also restores the average and
+            count of the best epoch, and the end of ``fit`` then copies
+            that epoch's average into the predictor. The averaging
             runs in ``train_step`` and needs the TensorFlow backend.
         **kwargs: Passed to `keras.Model`.
 
@@ -163,7 +173,7 @@ class RateConstrainedModel(SensitiveInputModel):
         super().__init__(predictor, sensitive=sensitive, **kwargs)
         if average_after is not None and (
             isinstance(average_after, bool)
-            or not isinstance(average_after, int)
+            or not isinstance(average_after, numbers.Integral)
             or average_after < 0
         ):
             raise InvalidArgumentError(
@@ -250,15 +260,25 @@ class RateConstrainedModel(SensitiveInputModel):
         )
         self.violation_tracker = keras.metrics.Mean(name="max_violation")
         self.multiplier_tracker = keras.metrics.Mean(name="multiplier_sum")
-        self.average_after = average_after
+        self.average_after = (
+            None if average_after is None else int(average_after)
+        )
         self._averages = []
+        # Positions in `predictor.variables` (an order that freezing or
+        # unfreezing a layer does not change) of the weights averaged:
+        # those trainable when this model is made.
+        self._average_positions = ()
         if average_after is not None:
-            targets = self.predictor.trainable_variables
+            self._average_positions = tuple(
+                i for i, v in enumerate(self.predictor.variables) if v.trainable
+            )
+            targets = self._average_targets()
             if not targets:
                 raise InvalidArgumentError(
                     "`average_after` needs a predictor with trainable "
                     "weights when RateConstrainedModel is made (build it "
-                    "first). Received: a predictor without them"
+                    "first, and do not freeze all of it). Received: a "
+                    "predictor without trainable weights"
                 )
             self.steps_seen = self.add_weight(
                 name="steps_seen",
@@ -276,6 +296,10 @@ class RateConstrainedModel(SensitiveInputModel):
                 )
                 for i, v in enumerate(targets)
             ]
+
+    def _average_targets(self):
+        variables = self.predictor.variables
+        return [variables[i] for i in self._average_positions]
 
     @property
     def averaged_steps(self):
@@ -299,7 +323,7 @@ class RateConstrainedModel(SensitiveInputModel):
         count = steps - float(self.average_after)
         share = ops.where(count > 0, 1.0 / ops.maximum(count, 1.0), 0.0)
         for average, weight in zip(
-            self._averages, self.predictor.trainable_variables, strict=True
+            self._averages, self._average_targets(), strict=True
         ):
             value = ops.convert_to_tensor(average)
             step = ops.cast(share, value.dtype) * (weight - value)
@@ -316,7 +340,7 @@ class RateConstrainedModel(SensitiveInputModel):
         if not self.averaged_steps:
             return False
         for average, weight in zip(
-            self._averages, self.predictor.trainable_variables, strict=True
+            self._averages, self._average_targets(), strict=True
         ):
             weight.assign(average)
         return True
