@@ -990,7 +990,10 @@ class FusedLoop:
     plain loops; ``kerasweights.recurrent.fused.XLA_LOOPS = False`` turns
     XLA off. A function that differentiates a training call (a train
     step) saves in a SavedModel, with the custom gradient, which reads the
-    forward loop's stacked records (see docs/recurrent.md).
+    forward loop's stacked records (see docs/recurrent.md). A gradient
+    of a gradient through a compiled training call (a gradient penalty)
+    fails in TensorFlow ("TensorList crossing the XLA/TF boundary"): set
+    ``layer.fused = False`` or ``XLA_LOOPS = False`` for such models.
     """
 
     fused = True

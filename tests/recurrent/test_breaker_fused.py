@@ -21,9 +21,9 @@ from kerasweights.recurrent import PeepholeLSTM  # noqa: E402
 XLA_BUG = pytest.mark.xfail(
     tf.test.is_built_with_xla(),
     strict=True,
-    reason="second-order gradient of the XLA-compiled loops fails: "
-    "'Support for TensorList crossing the XLA/TF boundary is not "
-    "implemented' (fused.XLA_LOOPS = False works)",
+    reason="documented limitation (docs/recurrent.md): a second-order "
+    "gradient of the XLA-compiled loops fails with 'Support for TensorList "
+    "crossing the XLA/TF boundary is not implemented'",
 )
 
 
@@ -62,6 +62,31 @@ def test_second_order_gradient_matches_general_loop(cls):
     fast.build((None, 5, 2))
     general.build((None, 5, 2))
     general.set_weights(fast.get_weights())
+    want = penalty_gradients(general, x)
+    got = penalty_gradients(fast, x)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [PeepholeLSTM, LayerNormLSTM, LayerNormGRU, MGU],
+    ids=lambda cls: cls.__name__,
+)
+def test_second_order_gradient_of_the_plain_fused_loops(cls, monkeypatch):
+    # The documented remedy: without XLA the fused loops' written-out
+    # gradient is differentiable and matches the general loop.
+    from kerasweights.recurrent import fused
+
+    monkeypatch.setattr(fused, "XLA_LOOPS", False)
+    x = tf.constant(np.random.default_rng(1).normal(size=(3, 5, 2)), tf.float64)
+    fast = cls(4, dtype="float64")
+    general = cls(4, dtype="float64")
+    general.fused = False
+    fast.build((None, 5, 2))
+    general.build((None, 5, 2))
+    general.set_weights(fast.get_weights())
+    assert fast.uses_fused_loop(training=True)
     want = penalty_gradients(general, x)
     got = penalty_gradients(fast, x)
     for g, w in zip(got, want, strict=True):
