@@ -39,6 +39,7 @@ class _OneDiagnosis(GradientHealth):
         thresholds=None,
         watch_activations=True,
         recovery_path=None,
+        read_every=None,
     ):
         super().__init__(
             every_n_steps=every_n_steps,
@@ -50,6 +51,7 @@ class _OneDiagnosis(GradientHealth):
             diagnoses=[self.diagnosis],
             watch_activations=watch_activations,
             recovery_path=recovery_path,
+            read_every=read_every,
         )
 
     def get_config(self):

@@ -36,10 +36,11 @@ class NonFiniteWatch(keras.callbacks.Callback):
     the callback list), the watch reads the health callback's ``nan``
     diagnosis after each batch, a plain attribute read with no tensor in
     it, and Keras' loss and metrics at each epoch end. The
-    health callback records every step but reads its records every 15
-    steps and at each epoch end, so training stops up to 15 steps after
-    the first non-finite value; the reason names the optimizer step where
-    it appeared and the step where it was seen.
+    health callback records every step but reads its records in batches
+    (every ``read_every`` recorded steps: 15 in a trial, see
+    `gradient_health_callback`) and at each epoch end, so training stops
+    up to one such read after the first non-finite value; the reason names
+    the optimizer step where it appeared and where it was seen.
 
     Without ``health`` the watch reads Keras' loss and metrics after every
     step.
@@ -163,6 +164,10 @@ class PruneWatch(keras.callbacks.Callback):
         self._check()
 
 
+# Recorded steps between the health callback's reads in a trial.
+TRIAL_READ_EVERY = 15
+
+
 def gradient_health_callback():
     """A new gradient-health callback from the registry, or ``None``.
 
@@ -172,13 +177,21 @@ def gradient_health_callback():
         ``None`` when no such plugin is installed; trials then report the
         verdict ``"unavailable"``.
     """
+    import inspect
+
     import kerasweights
 
     try:
         record = kerasweights.get_plugin("gradient_health", kind="callback")
     except (ValueError, LookupError):
         return None
-    return record.obj()
+    try:
+        takes = "read_every" in inspect.signature(record.obj).parameters
+    except (TypeError, ValueError):
+        takes = False
+    # Trials read every 15 recorded steps (the callback's "warn" default
+    # is 50), so a non-finite or pruned trial stops soon.
+    return record.obj(read_every=TRIAL_READ_EVERY) if takes else record.obj()
 
 
 def health_summary(callback):

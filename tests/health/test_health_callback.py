@@ -66,10 +66,12 @@ def test_config_round_trip_keeps_non_default_values():
         diagnoses=["nan", "exploding"],
         watch_activations=False,
         recovery_path="/tmp/x.weights.h5",
+        read_every=7,
     )
     config = health.get_config()
     again = GradientHealth.from_config(config)
     assert again.get_config() == config
+    assert again.read_every == 7 and again._read_batch() == 7
     assert config["every_n_steps"] == 3 and config["dead_steps"] == 2
     assert config["thresholds"] == {"explode_norm": 50.0}
 
@@ -95,6 +97,7 @@ def test_deserializes_in_a_fresh_process(fresh_python):
     [
         ({"every_n_steps": 0}, "`every_n_steps` must be a positive integer"),
         ({"every_n_steps": 2.5}, "Received: every_n_steps=2.5"),
+        ({"read_every": 0}, "`read_every` must be a positive integer"),
         ({"on_problem": "panic"}, "Received: on_problem='panic'"),
         ({"thresholds": {"explode": 1}}, "unknown keys: ['explode']"),
         ({"diagnoses": ["nan", "nope"]}, "Received: diagnoses=['nope']"),

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from kerasweights.health.diagnoses import Diagnosis
+from kerasweights.tuning.watch import TRIAL_READ_EVERY
 from kerasweights.tuning.watch import NonFiniteWatch
 from kerasweights.tuning.watch import PruneWatch
 
@@ -68,7 +69,7 @@ def test_a_real_nan_stops_fit_within_one_health_read():
 
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
     model.compile(keras.optimizers.SGD(1e30), "mse")
-    health = GradientHealth()
+    health = GradientHealth(read_every=TRIAL_READ_EVERY)
     watch = NonFiniteWatch(health)
     x = np.full((40 * 8, 4), 1e3, "float32")
     model.fit(
@@ -80,6 +81,19 @@ def test_a_real_nan_stops_fit_within_one_health_read():
         callbacks=[health, watch],
     )
     assert watch.reason and "at optimizer step" in watch.reason
-    # Stopped in the first epoch, about one health read (15 steps) late.
+    # Stopped in the first epoch, about one health read (15 steps) late,
+    # with the read cadence a trial uses.
     assert "seen at epoch 1" in watch.reason
     assert len(health.records) < 40
+
+
+def test_trials_read_health_every_15_steps():
+    from kerasweights.health import GradientHealth
+    from kerasweights.tuning.watch import gradient_health_callback
+
+    health = gradient_health_callback()
+    assert isinstance(health, GradientHealth)
+    assert health.read_every == TRIAL_READ_EVERY == 15
+    assert health._read_batch() == 15
+    # The user default is unchanged ("warn": every 50 recorded steps).
+    assert GradientHealth()._read_batch() == 50
