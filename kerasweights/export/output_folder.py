@@ -149,13 +149,9 @@ def _plan(folder, command, overwrite, overwrite_option=None):
             "run. Nothing was changed."
         )
     previous = manifest.get("command", "unknown")
-    if not overwrite:
-        raise OutputExistsError(
-            f"The output folder {folder!r} holds a previous kerasweights "
-            f"{previous} run; pass {option} to replace it, or choose "
-            "another folder."
-        )
     if previous != command:
+        # Checked first: suggesting the overwrite option here would only
+        # lead to this refusal.
         how = (
             f"{command} --overwrite"
             if overwrite_option is None
@@ -165,6 +161,12 @@ def _plan(folder, command, overwrite, overwrite_option=None):
             f"The output folder {folder!r} holds a kerasweights {previous} "
             f"run; {how} replaces only a previous "
             f"{command} run. Choose another folder. Nothing was changed."
+        )
+    if not overwrite:
+        raise OutputExistsError(
+            f"The output folder {folder!r} holds a previous kerasweights "
+            f"{previous} run; pass {option} to replace it, or choose "
+            "another folder."
         )
     files, folders = _walk(folder, sorted(ours & present))
     if "files" in manifest and "folders" in manifest:

@@ -216,3 +216,9 @@ def test_refusals_name_the_overwrite_option_the_caller_uses(
     text = str(info.value)
     assert "replaces only a previous tune run" in text
     assert hidden is None or hidden not in text
+    # Without the option the refusal does not suggest passing it: that
+    # would only lead to the refusal above.
+    with pytest.raises(OutputExistsError) as info:
+        check_output_folder(folder, "tune", overwrite_option=option)
+    assert "pass " not in str(info.value)
+    assert "replaces only a previous tune run" in str(info.value)
