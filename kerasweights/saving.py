@@ -174,10 +174,11 @@ def _provider_hint(registered, module):
             f" (Python package {package!r} is installed but does not register"
             " it: check its version)"
         )
-    dist = package.replace("_", "-")
+    # No distribution name is suggested: one guessed from the package
+    # name could be another project's (or a squatter's) on PyPI.
     return (
-        f" (from Python package {package!r}, which is not installed; "
-        f"try `pip install {dist}`)"
+        f" (from Python package {package!r}, which is not installed: "
+        "install the distribution that provides it, as its authors name it)"
     )
 
 
