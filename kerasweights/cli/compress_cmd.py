@@ -279,6 +279,22 @@ def _print_report(report):
     print(f"{'':{width}}  {'before':>16}  {'after':>16}")
     for label, b, a in lines:
         print(f"{label:{width}}  {b:>16}  {a:>16}")
+    if _int8_did_not_shrink(report):
+        print(
+            "note: int8 stores only weight matrices of at least 1024 "
+            "entries as int8 (TFLite's threshold); this model's smaller "
+            "ones stay float32, so its TFLite file did not shrink"
+        )
+
+
+def _int8_did_not_shrink(report):
+    """Whether an int8 TFLite file is no smaller than the float one."""
+    sizes = report["before"]["size"], report["after"]["size"]
+    return (
+        report["settings"].get("quantize") == "int8"
+        and all("tflite" in size for size in sizes)
+        and sizes[1]["tflite"] >= sizes[0]["tflite"]
+    )
 
 
 def check(args):

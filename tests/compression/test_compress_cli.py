@@ -213,3 +213,30 @@ def test_quiet_in_a_fresh_process(digits_model_file, tmp_path):
     assert run.returncode == 0, run.stderr
     assert run.stdout == ""
     assert run.stderr == ""
+
+
+def test_an_int8_file_that_did_not_shrink_is_explained(capsys):
+    from kerasweights.cli.compress_cmd import _print_report
+
+    def side(tflite):
+        return {
+            "parameters": {"total": 10, "nonzero": 10},
+            "size": {"tflite": tflite},
+            "accuracy": 0.5,
+            "latency_ms": 1.0,
+        }
+
+    report = {
+        "settings": {"metric": "accuracy", "quantize": "int8"},
+        "before": side(22_600),
+        "after": side(23_100),
+    }
+    _print_report(report)
+    assert "smaller ones stay float32" in capsys.readouterr().out
+    report["after"] = side(15_000)
+    _print_report(report)
+    assert "note:" not in capsys.readouterr().out
+    report["settings"]["quantize"] = None
+    report["after"] = side(23_100)
+    _print_report(report)
+    assert "note:" not in capsys.readouterr().out
