@@ -43,6 +43,24 @@ def penalty_gradients(layer, x):
     return run(x)
 
 
+def check_against_general_loop(cls, seed):
+    """A layer's penalty gradients equal those of its general loop."""
+    x = tf.constant(
+        np.random.default_rng(seed).normal(size=(3, 5, 2)), tf.float64
+    )
+    fast = cls(4, dtype="float64")
+    general = cls(4, dtype="float64")
+    general.fused = False
+    fast.build((None, 5, 2))
+    general.build((None, 5, 2))
+    general.set_weights(fast.get_weights())
+    assert fast.uses_fused_loop(training=True)
+    want = penalty_gradients(general, x)
+    got = penalty_gradients(fast, x)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize(
     "cls",
     [
@@ -55,17 +73,7 @@ def penalty_gradients(layer, x):
     ids=lambda cls: cls.__name__,
 )
 def test_second_order_gradient_matches_general_loop(cls):
-    x = tf.constant(np.random.default_rng(0).normal(size=(3, 5, 2)), tf.float64)
-    fast = cls(4, dtype="float64")
-    general = cls(4, dtype="float64")
-    general.fused = False
-    fast.build((None, 5, 2))
-    general.build((None, 5, 2))
-    general.set_weights(fast.get_weights())
-    want = penalty_gradients(general, x)
-    got = penalty_gradients(fast, x)
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-9)
+    check_against_general_loop(cls, seed=0)
 
 
 @pytest.mark.parametrize(
@@ -79,15 +87,4 @@ def test_second_order_gradient_of_the_plain_fused_loops(cls, monkeypatch):
     from kerasweights.recurrent import fused
 
     monkeypatch.setattr(fused, "XLA_LOOPS", False)
-    x = tf.constant(np.random.default_rng(1).normal(size=(3, 5, 2)), tf.float64)
-    fast = cls(4, dtype="float64")
-    general = cls(4, dtype="float64")
-    general.fused = False
-    fast.build((None, 5, 2))
-    general.build((None, 5, 2))
-    general.set_weights(fast.get_weights())
-    assert fast.uses_fused_loop(training=True)
-    want = penalty_gradients(general, x)
-    got = penalty_gradients(fast, x)
-    for g, w in zip(got, want, strict=True):
-        np.testing.assert_allclose(g, w, rtol=1e-7, atol=1e-9)
+    check_against_general_loop(cls, seed=1)
