@@ -100,6 +100,21 @@ def _version():
     return version
 
 
+def choice_error(flag, value, choices):
+    """The error for a flag whose value is not among ``choices``, naming
+    them and the closest one."""
+    import difflib
+
+    from kerasweights.errors import InvalidArgumentError
+
+    close = difflib.get_close_matches(value, choices, n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return InvalidArgumentError(
+        f"{flag} must be one of {', '.join(choices)}. Received: "
+        f"{flag} {value!r}{hint}"
+    )
+
+
 def _one_line(exc):
     text = str(exc).strip() or type(exc).__name__
     return " ".join(text.split())

@@ -31,19 +31,12 @@ def run(args):
 
     records = kerasweights.plugins()
     if args.kind is not None:
-        import difflib
-
-        from kerasweights.errors import InvalidArgumentError
+        from kerasweights.cli import choice_error
         from kerasweights.registry import KNOWN_KINDS
 
         kinds = sorted(set(KNOWN_KINDS) | {r.kind for r in records})
         if args.kind not in kinds:
-            close = difflib.get_close_matches(args.kind, kinds, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InvalidArgumentError(
-                f"--kind must be one of {', '.join(kinds)}. Received: "
-                f"--kind {args.kind!r}{hint}"
-            )
+            raise choice_error("--kind", args.kind, kinds)
         records = [r for r in records if r.kind == args.kind]
     if args.json:
         print(json.dumps([r.to_dict() for r in records], indent=2))

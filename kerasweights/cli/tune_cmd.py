@@ -259,14 +259,9 @@ def check(args):
     from kerasweights.errors import InvalidArgumentError
 
     if args.tuner not in _TUNERS:
-        import difflib
+        from kerasweights.cli import choice_error
 
-        close = difflib.get_close_matches(args.tuner, _TUNERS, n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise InvalidArgumentError(
-            f"--tuner must be one of {', '.join(_TUNERS)}. Received: "
-            f"--tuner {args.tuner!r}{hint}"
-        )
+        raise choice_error("--tuner", args.tuner, _TUNERS)
     if args.tuner == "hyperband" and args.trials is not None:
         raise InvalidArgumentError(
             "--trials does not apply to --tuner hyperband (it sizes its own "
