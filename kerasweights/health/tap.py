@@ -432,15 +432,6 @@ class GradientTap:
         self.model.make_predict_function(force=True)
 
     # ------------------------------------------------------------ in-graph
-    def use_plain(self, plain):
-        """Says which train function the next call traces or runs.
-
-        With ``two_functions`` `_dispatch` calls the model's own train
-        function on steps that are not recorded and the tapped one on
-        recorded steps; the wrappers add no op while the plain one traces.
-        """
-        self._plain = bool(plain)
-
     def _is_recorded(self):
         return tf.equal(self.counter % self.every_n_steps, 0)
 
