@@ -94,8 +94,11 @@ class GradientHealth(keras.callbacks.Callback):
             every step. With ``steps_per_execution=1`` the steps in between
             run the model's own train function, so 10 adds a tenth of the
             ops, plus, on CPU, the cost of switching between two compiled
-            functions (see docs/benchmarks-health.md); a NaN that appears
-            in between is reported at the next recorded step.
+            functions (see docs/benchmarks-health.md). A NaN that appears
+            in between is reported at the next recorded step; with
+            ``"stop"`` or ``"raise"``, a non-finite loss is acted on at the
+            end of its own step (the diagnosis then names the loss, not a
+            layer).
         on_problem: ``"warn"`` (a `GradientHealthWarning`, training goes
             on), ``"stop"`` (warn and stop training cleanly) or
             ``"raise"`` (raise `GradientHealthError` from ``fit``).
@@ -243,6 +246,9 @@ class GradientHealth(keras.callbacks.Callback):
         self._writer = None
         self.records_lost = 0
         self._diagnose_state = {}
+        # (first, last) step of the train-function call after which fit's
+        # logs first showed a non-finite loss ("stop"/"raise" only).
+        self._first_bad_loss = None
 
     def get_config(self):
         return {
@@ -312,12 +318,17 @@ class GradientHealth(keras.callbacks.Callback):
             n = self.every_n_steps
             # Recorded steps (k % n == 0) among [first, steps).
             self._unread += -(-steps // n) - (-(-first // n))
-            if self._unread >= self._tap.read_batch or (
-                self.on_problem != "warn" and _loss_not_finite(logs)
-            ):
-                # A non-finite loss is acted on at once when stopping, so
-                # callbacks after this one (BackupAndRestore, checkpoints)
-                # see the restored weights at the end of this epoch.
+            bad_loss = self.on_problem != "warn" and _loss_not_finite(logs)
+            if bad_loss and self._first_bad_loss is None:
+                # fit's batch logs carry the epoch's running mean loss,
+                # which turns non-finite with the first such step: one of
+                # the steps this call ran, the last of them at the latest.
+                self._first_bad_loss = (first, steps - 1)
+            if self._unread >= self._tap.read_batch or bad_loss:
+                # A non-finite loss is acted on at once when stopping, even
+                # when its step was not recorded, so callbacks after this
+                # one (BackupAndRestore, checkpoints) see the restored
+                # weights at the end of this epoch.
                 self._read_and_check(logs)
 
     def on_epoch_end(self, epoch, logs=None):
@@ -361,15 +372,31 @@ class GradientHealth(keras.callbacks.Callback):
         skip = {p.name for p in self.problems}
         if self.diagnoses is not None:
             skip |= set(DIAGNOSES) - set(self.diagnoses)
+        bad_loss = self._first_bad_loss
         if not new:
-            return
+            if bad_loss is None or "nan" in skip:
+                return
+            # Only the non-finite loss of a step that was not recorded.
+            skip |= set(DIAGNOSES) - {"nan"}
         found = diagnose(
             self.records,
             self._thresholds,
+            first_bad_loss_step=None if bad_loss is None else bad_loss[1],
             skip=skip,
             new=len(new),
             state=self._diagnose_state,
         )
+        if bad_loss is not None and bad_loss[0] < bad_loss[1]:
+            found = [
+                dataclasses.replace(
+                    p,
+                    evidence=f"{p.evidence} at one of the steps "
+                    f"{bad_loss[0]}-{bad_loss[1]} (run in one call)",
+                )
+                if p.name == "nan" and p.layer is None
+                else p
+                for p in found
+            ]
         # Several records are read at once: report in the order the
         # problems appeared.
         found.sort(key=lambda p: (p.step, DIAGNOSES.index(p.name)))
@@ -623,6 +650,9 @@ def _loss_not_finite(logs):
     value = (logs or {}).get("loss")
     if value is None:
         return False
+    if hasattr(value, "numpy"):
+        # A tensor: NumPy 2 warns when it converts one with a dtype.
+        value = value.numpy()
     try:
         return not np.all(np.isfinite(np.asarray(value, dtype=np.float64)))
     except (TypeError, ValueError):

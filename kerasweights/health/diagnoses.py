@@ -459,8 +459,10 @@ def diagnose(
     Args:
         records: Every `StepRecord` so far, in step order.
         thresholds: A `Thresholds`; defaults when None.
-        first_bad_loss_step: The first step with a non-finite loss, as the
-            tap tracks it on every step, or None.
+        first_bad_loss_step: The first step whose loss was non-finite, as
+            fit's batch logs show it (`GradientHealth` passes it with
+            ``on_problem="stop"`` or ``"raise"``), or None. Reported as
+            ``nan`` in the loss only when no new record shows a NaN.
         skip: Names of diagnoses not to run (already reported).
         new: How many of the records are new since the last call (None:
             all of them).
