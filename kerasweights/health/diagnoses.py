@@ -182,8 +182,13 @@ def _detect_nan(records, t, first_bad_loss_step):
     return []
 
 
+def _usable_one(rec):
+    """A record whose gradients can be judged: not skipped, all finite."""
+    return not rec.skipped and rec.grad_nonfinite == 0
+
+
 def _usable(records):
-    return [r for r in records if not r.skipped and r.grad_nonfinite == 0]
+    return [r for r in records if _usable_one(r)]
 
 
 def _windows(records, length):
@@ -413,13 +418,7 @@ def _detect_oscillating(recs, t, start_loss, first_end):
 
 
 def _finite_loss(rec):
-    return (
-        not rec.skipped and rec.grad_nonfinite == 0 and math.isfinite(rec.loss)
-    )
-
-
-def _usable_one(rec):
-    return not rec.skipped and rec.grad_nonfinite == 0
+    return _usable_one(rec) and math.isfinite(rec.loss)
 
 
 def _last(items, count):
