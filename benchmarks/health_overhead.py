@@ -29,13 +29,23 @@ plain one in between, as ``every_n_steps=10`` does with one step per call:
 unlike a tenth of the added time, it includes what switching between the
 two compiled functions costs.
 
+How the overhead scales with the step: ``--batch-size`` takes several
+sizes, measured one after the other (each network and size in its own
+rotation, so every ratio compares calls of the same rotation), and
+``--nets`` takes two larger networks besides the three of the tables:
+``dense-large`` (64-1024-1024-10, 1.1M weights) and ``conv-wide`` (64 and
+128 filters), each with as many weight tensors as its small counterpart.
+With ``--calls`` a last table gives, per network and batch size, the step
+without the callback, what a recorded step adds and its share, with the
+quartiles of the per-block ratio; ``--plot PNG`` draws it.
+
 Usage:
     python benchmarks/health_overhead.py [--rounds 3] [--epochs 5]
-        [--batch-size 32] [--nets dense conv recurrent] [--jit-compile]
-        [--hooks]
+        [--batch-size 32 [128 ...]] [--nets dense conv recurrent]
+        [--jit-compile] [--hooks]
     python benchmarks/health_overhead.py --calls [--blocks 30]
-        [--block 50] [--batch-size 32] [--nets ...] [--jit-compile]
-        [--against COMMIT]
+        [--block 50] [--batch-size 32 [128 ...]] [--nets ...]
+        [--jit-compile] [--against COMMIT] [--plot PNG]
 """
 
 import argparse
@@ -88,11 +98,45 @@ def recurrent():
     )
 
 
+def dense_large():
+    """64-1024-1024-10: the dense net's six weight tensors, 65 times the
+    weights (1 126 410)."""
+    return keras.Sequential(
+        [
+            keras.Input((64,)),
+            L.Dense(1024, activation="relu"),
+            L.Dense(1024, activation="relu"),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+
+
+def conv_wide():
+    """The conv net with 64 and 128 filters: six weight tensors, 94 986
+    weights, about 30 times the conv net's arithmetic per image."""
+    return keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            L.Conv2D(64, 3, activation="relu", padding="same"),
+            L.Conv2D(128, 3, activation="relu", padding="same"),
+            L.MaxPooling2D(),
+            L.Flatten(),
+            L.Dense(10, activation="softmax"),
+        ]
+    )
+
+
 NETS = {
     "dense": (dense, lambda x: x),
     "conv": (conv, lambda x: x.reshape(-1, 8, 8, 1)),
     "recurrent": (recurrent, lambda x: x.reshape(-1, 8, 8)),
+    # Larger nets, only with --nets: the same number of weight tensors as
+    # the small ones, many more weights and much more work per step.
+    "dense-large": (dense_large, lambda x: x),
+    "conv-wide": (conv_wide, lambda x: x.reshape(-1, 8, 8, 1)),
 }
+# The networks of the tables of issue 5 (the default of --nets).
+DEFAULT_NETS = ["dense", "conv", "recurrent"]
 VARIANTS = {
     "none": None,
     # A second copy without the callback: the noise floor of the machine.
@@ -230,6 +274,17 @@ def _trained(net, x, y, batch_size, jit_compile):
     return model
 
 
+def _use_plain(tap, plain):
+    """Says which train function the tap's wrappers trace or run next: the
+    model's own (no added op) or the tapped one. The tap sets this flag
+    itself in its dispatcher; taps before commit f785484 (``--against``)
+    had a ``use_plain`` method for it."""
+    if hasattr(tap, "use_plain"):
+        tap.use_plain(plain)
+    else:
+        tap._plain = bool(plain)
+
+
 class _Alternating:
     """Calls ``tapped`` on every ``n``-th call and ``plain`` otherwise,
     as `GradientTap._dispatch` does."""
@@ -241,7 +296,7 @@ class _Alternating:
     def __call__(self, iterator):
         recorded = self.calls % self.n == 0
         self.calls += 1
-        self.tap.use_plain(not recorded)
+        _use_plain(self.tap, not recorded)
         return (self.tapped if recorded else self.plain)(iterator)
 
 
@@ -299,7 +354,7 @@ def measure_calls(
         names = order[b % len(order) :] + order[: b % len(order)]
         for name in names:
             function, plain = functions[name]
-            taps[name].use_plain(plain)
+            _use_plain(taps[name], plain)
             wall, cpu = time.perf_counter(), time.process_time()
             for _ in range(block):
                 function(batches)
@@ -308,31 +363,53 @@ def measure_calls(
                 samples[name, 1].append((time.process_time() - cpu) / block)
     for used in set(taps.values()):
         used.remove()
-    return {key: statistics.median(v) for key, v in samples.items()}
+    result = {key: statistics.median(v) for key, v in samples.items()}
+    # Per block, the recorded step against the retraced one timed in the
+    # same rotation: the spread of the ratio across blocks.
+    result["block ratios"] = [
+        rec / again
+        for rec, again in zip(
+            samples["recorded", 1], samples["own, retraced", 1], strict=True
+        )
+    ]
+    return result
 
 
 def main_calls(args, nets):
-    print(
-        f"digits, batch {args.batch_size}, {args.blocks} alternating blocks "
-        f"of {args.block} train-function calls, median ms per call"
-        + (", jit_compile=True" if args.jit_compile else "")
-    )
-    load = os.getloadavg()[0]
-    results = {
-        net: measure_calls(
-            net,
-            args.blocks,
-            args.block,
-            args.batch_size,
-            args.jit_compile,
-            args.against,
+    scaling = {}
+    for batch_size in args.batch_size:
+        print(
+            f"digits, batch {batch_size}, {args.blocks} alternating blocks "
+            f"of {args.block} train-function calls, median ms per call"
+            + (", jit_compile=True" if args.jit_compile else "")
         )
-        for net in nets
-    }
-    print(
-        f"load average (1 min): {load:.1f} before, "
-        f"{os.getloadavg()[0]:.1f} after"
-    )
+        load = os.getloadavg()[0]
+        results = {
+            net: measure_calls(
+                net,
+                args.blocks,
+                args.block,
+                batch_size,
+                args.jit_compile,
+                args.against,
+            )
+            for net in nets
+        }
+        print(
+            f"load average (1 min): {load:.1f} before, "
+            f"{os.getloadavg()[0]:.1f} after"
+        )
+        _print_calls(results, args.against)
+        print()
+        for net, med in results.items():
+            scaling[net, batch_size] = med
+    _print_scaling(scaling)
+    if args.plot:
+        _plot_scaling(scaling, args.plot, args.jit_compile)
+        print(f"\nplot written to {args.plot}")
+
+
+def _print_calls(results, against):
     for clock, label in ((0, "wall time"), (1, "process CPU time")):
         print()
         print(f"{label}:")
@@ -358,8 +435,116 @@ def main_calls(args, nets):
             # Measured: 9 plain calls and 1 tapped call per 10.
             cells += [f"{100 * (med['every 10th', clock] / again - 1):+.1f}%"]
             print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
-        if args.against:
-            _print_against(results, clock, args.against)
+        if against:
+            _print_against(results, clock, against)
+
+
+def _size(net):
+    """Trainable weights and weight tensors of a network."""
+    model = NETS[net][0]()
+    variables = model.trainable_variables
+    return sum(int(v.numpy().size) for v in variables), len(variables)
+
+
+def _quartiles(values):
+    q = statistics.quantiles(values, n=4)
+    return q[0], q[2]
+
+
+def _print_scaling(scaling):
+    """One line per network and batch size, process CPU time: the step
+    without the callback (retraced), what a recorded step adds, and that
+    as a share of the step; the quartiles of the per-block ratio show the
+    spread within the run."""
+    print("how the overhead scales with the step (process CPU time):")
+    print()
+    print(
+        "| network | batch | weights (tensors) | step, no callback "
+        "| recorded step | added per recorded step | every step, in-graph "
+        "| per-block quartiles | every 10th step, in-graph "
+        "| every 10th step, alternating |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    sizes = {}
+    for (net, batch_size), med in scaling.items():
+        if net not in sizes:
+            sizes[net] = _size(net)
+        weights, tensors = sizes[net]
+        again, rec = med["own, retraced", 1], med["recorded", 1]
+        low, high = _quartiles(med["block ratios"])
+        cells = [
+            str(batch_size),
+            f"{weights:,} ({tensors})".replace(",", " "),
+            f"{1000 * again:.3f} ms",
+            f"{1000 * rec:.3f} ms",
+            f"{1e6 * (rec - again):+.0f} us",
+            f"{100 * (rec / again - 1):+.1f}%",
+            f"{100 * (low - 1):+.1f}% to {100 * (high - 1):+.1f}%",
+            f"{10 * (rec / again - 1):+.1f}%",
+            f"{100 * (med['every 10th', 1] / again - 1):+.1f}%",
+        ]
+        print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
+
+
+def _plot_scaling(scaling, path, jit_compile):
+    """Added CPU time per recorded step and the overhead in percent
+    against the step time without the callback, one point per network and
+    batch size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    markers = dict(zip(NETS, "osD^v", strict=True))
+    for net in dict.fromkeys(net for net, _ in scaling):
+        points = sorted(
+            (med["own, retraced", 1], med["recorded", 1], med["every 10th", 1])
+            + (batch,)
+            for (name, batch), med in scaling.items()
+            if name == net
+        )
+        steps = [1000 * again for again, _, _, _ in points]
+        added = [1e6 * (rec - again) for again, rec, _, _ in points]
+        every = [100 * (rec / again - 1) for again, rec, _, _ in points]
+        tenth = [100 * (alt / again - 1) for again, _, alt, _ in points]
+        marker = markers[net]
+        left.plot(steps, added, marker=marker, label=net)
+        line = right.plot(steps, every, marker=marker, label=f"{net}, every")
+        right.plot(
+            steps,
+            tenth,
+            marker=marker,
+            linestyle=":",
+            color=line[0].get_color(),
+            label=f"{net}, every 10th",
+        )
+        for step, value, (_, _, _, batch) in zip(
+            steps, every, points, strict=True
+        ):
+            right.annotate(
+                str(batch),
+                (step, value),
+                textcoords="offset points",
+                xytext=(4, 4),
+                fontsize=7,
+            )
+    for axis in (left, right):
+        axis.set_xscale("log")
+        axis.set_xlabel("step without the callback (ms of process CPU)")
+        axis.grid(True, which="both", alpha=0.3)
+    left.set_ylabel("added per recorded step (us of process CPU)")
+    left.legend(fontsize=8)
+    right.axhline(5, color="grey", linestyle="--", linewidth=1)
+    right.axhline(1, color="grey", linestyle="-.", linewidth=1)
+    right.set_ylabel("overhead (%), in-graph; labels: batch size")
+    right.legend(fontsize=7, ncol=2)
+    title = "GradientHealth: recorded step against the plain step"
+    if jit_compile:
+        title += " (jit_compile=True)"
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
 
 
 def _print_against(results, clock, against):
@@ -388,8 +573,20 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--nets", nargs="+", choices=list(NETS), default=None)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        nargs="+",
+        default=[32],
+        help="one or more batch sizes, measured one after the other",
+    )
+    parser.add_argument(
+        "--nets",
+        nargs="+",
+        choices=list(NETS),
+        default=None,
+        help="default: " + " ".join(DEFAULT_NETS),
+    )
     parser.add_argument(
         "--jit-compile", action="store_true", help="compile with XLA"
     )
@@ -411,13 +608,26 @@ def main(argv=None):
         default=None,
         help="with --calls: also time the tap of this git commit",
     )
+    parser.add_argument(
+        "--plot",
+        default=None,
+        metavar="PNG",
+        help="with --calls: plot the added time and the overhead against "
+        "the step time, one point per network and batch size",
+    )
     args = parser.parse_args(argv)
-    nets = args.nets or list(NETS)
+    if args.plot and not args.calls:
+        parser.error("--plot needs --calls")
+    nets = args.nets or DEFAULT_NETS
     if args.calls:
         return main_calls(args, nets)
+    for batch_size in args.batch_size:
+        main_fit(args, nets, batch_size)
 
+
+def main_fit(args, nets, batch_size):
     print(
-        f"digits, batch {args.batch_size}, {args.rounds} rounds x "
+        f"digits, batch {batch_size}, {args.rounds} rounds x "
         f"{args.epochs - 1} timed epochs per variant, median ms per step"
     )
     load = os.getloadavg()[0]
@@ -426,7 +636,7 @@ def main(argv=None):
             net,
             args.rounds,
             args.epochs,
-            args.batch_size,
+            batch_size,
             args.jit_compile,
             args.hooks,
         )
@@ -456,6 +666,7 @@ def main(argv=None):
             print(f"| {net} | " + " | ".join(cells) + " |", flush=True)
     if args.hooks:
         _print_hooks(results)
+    print()
 
 
 def _print_hooks(results):
