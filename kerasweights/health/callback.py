@@ -98,7 +98,7 @@ class GradientHealth(keras.callbacks.Callback):
             in between is reported at the next recorded step; with
             ``"stop"`` or ``"raise"``, a non-finite loss is acted on at the
             end of its own step (the diagnosis then names the loss, not a
-            layer).
+            layer), except under a loss-scale optimizer.
         on_problem: ``"warn"`` (a `GradientHealthWarning`, training goes
             on), ``"stop"`` (warn and stop training cleanly) or
             ``"raise"`` (raise `GradientHealthError` from ``fit``).
@@ -319,10 +319,17 @@ class GradientHealth(keras.callbacks.Callback):
             # Recorded steps (k % n == 0) among [first, steps).
             self._unread += -(-steps // n) - (-(-first // n))
             bad_loss = self.on_problem != "warn" and _loss_not_finite(logs)
-            if bad_loss and self._first_bad_loss is None:
+            if (
+                bad_loss
+                and self._first_bad_loss is None
+                and n > 1
+                and not self._tap.loss_scaled
+            ):
                 # fit's batch logs carry the epoch's running mean loss,
                 # which turns non-finite with the first such step: one of
                 # the steps this call ran, the last of them at the latest.
+                # Only needed when steps go unrecorded; not under a loss-
+                # scale optimizer, whose skipped steps the logs do not show.
                 self._first_bad_loss = (first, steps - 1)
             if self._unread >= self._tap.read_batch or bad_loss:
                 # A non-finite loss is acted on at once when stopping, even

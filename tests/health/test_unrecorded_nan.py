@@ -102,3 +102,18 @@ def test_warn_reports_at_the_next_recorded_step():
     problem = health.problems[0]
     assert (problem.name, problem.step) == ("nan", 10)
     assert problem.layer is not None
+
+
+def test_loss_scaled_skip_is_not_a_problem():
+    # Under mixed_float16 the loss-scale optimizer skips the NaN step (its
+    # gradients are not finite) and the weights stay finite: fit's running
+    # loss is NaN for the rest of the epoch, but that is no reason to stop.
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        health = GradientHealth(every_n_steps=10, on_problem="stop")
+        model, ran, _ = _fit(health)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert len(ran) == 20
+    assert [p.name for p in health.problems if p.name == "nan"] == []
+    assert all(np.isfinite(w).all() for w in model.get_weights())
