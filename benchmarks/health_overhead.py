@@ -113,7 +113,7 @@ def dense_large():
 
 def conv_wide():
     """The conv net with 64 and 128 filters: six weight tensors, 94 986
-    weights, about 30 times the conv net's arithmetic per image."""
+    weights, about 15 times the conv net's multiply-adds per image."""
     return keras.Sequential(
         [
             keras.Input((8, 8, 1)),
