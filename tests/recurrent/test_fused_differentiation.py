@@ -86,10 +86,10 @@ import json, sys
 import numpy as np, tensorflow as tf
 x, y = np.load(sys.argv[1])["x"], np.load(sys.argv[1])["y"]
 losses, grads = {}, {}
-for name in sys.argv[3:]:
+for name, custom_gradients in json.loads(sys.argv[2]).items():
     loaded = tf.saved_model.load(name)
     xt = tf.constant(x)
-    if sys.argv[2] == "True":
+    if custom_gradients:
         with tf.GradientTape() as tape:
             tape.watch(xt)
             loss = tf.reduce_sum(loaded.forward(xt) ** 2)
@@ -137,62 +137,88 @@ def train_module(cls):
     return Trainer(), layer
 
 
-@pytest.mark.parametrize("custom_gradients", [True, False])
-def test_saved_training_step_loads_and_trains_in_a_fresh_process(
-    tmp_path, custom_gradients
-):
-    # With the custom gradients saved (the default), differentiating the
-    # loaded training call runs the saved written-out gradient (rebuilt
-    # with a second forward loop); without them, only the step's own
-    # gradient (traced before saving) is there.
-    options = tf.saved_model.SaveOptions(
-        experimental_custom_gradients=custom_gradients
-    )
+@pytest.fixture(scope="module")
+def saved_steps(tmp_path_factory):
+    """Every fast-path model saved with and without its custom gradients.
+
+    Both SavedModels of a layer come from one model saved twice before it
+    trains, so they hold the same weights, and one fresh process loads
+    all of them (one TensorFlow start-up instead of one per option).
+
+    Returns:
+        ``(result, expected, paths)``: the child's JSON report, the
+        gradient and three losses computed here on the general loop per
+        path, and ``{custom_gradients: [path per layer]}``.
+    """
+    tmp_path = tmp_path_factory.mktemp("saved_steps")
     rng = np.random.default_rng(1)
     x = rng.normal(size=(4, 9, FEATURES)).astype("float32")
     y = rng.normal(size=(4, 1)).astype("float32")
     np.savez(tmp_path / "data.npz", x=x, y=y)
-    expected, paths = {}, []
+    expected, paths, flags = {}, {True: [], False: []}, {}
     for cls in FAST:
         module, layer = train_module(cls)
-        path = str(tmp_path / cls.__name__)
-        tf.saved_model.save(module, path, options=options)
-        paths.append(path)
+        saved = []
+        for custom_gradients in (True, False):
+            options = tf.saved_model.SaveOptions(
+                experimental_custom_gradients=custom_gradients
+            )
+            suffix = "custom" if custom_gradients else "plain"
+            path = str(tmp_path / f"{cls.__name__}-{suffix}")
+            tf.saved_model.save(module, path, options=options)
+            paths[custom_gradients].append(path)
+            flags[path] = custom_gradients
+            saved.append(path)
         # The same gradient and three steps here, on the general loop.
         layer.fused = False
         xt = tf.constant(x)
         with tf.GradientTape() as tape:
             tape.watch(xt)
             loss = tf.reduce_sum(module.model(xt, training=True) ** 2)
-        expected[path] = (
+        want = (
             tape.gradient(loss, xt).numpy(),
             [float(module.train(x, y)) for _ in range(3)],
         )
+        for path in saved:
+            expected[path] = want
     run = subprocess.run(
         [
             sys.executable,
             "-c",
             LOAD_AND_TRAIN,
             str(tmp_path / "data.npz"),
-            str(custom_gradients),
-        ]
-        + paths,
+            json.dumps(flags),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
+    return result, expected, paths
+
+
+@pytest.mark.parametrize("custom_gradients", [True, False])
+def test_saved_training_step_loads_and_trains_in_a_fresh_process(
+    saved_steps, custom_gradients
+):
+    # With the custom gradients saved (the default), differentiating the
+    # loaded training call runs the saved written-out gradient (rebuilt
+    # with a second forward loop); without them, only the step's own
+    # gradient (traced before saving) is there.
+    result, expected, paths = saved_steps
     assert not result["kerasweights"]
-    for path in paths:
+    for path in paths[custom_gradients]:
         if custom_gradients:
             grad = np.array(result["grads"][path])
-            assert np.abs(grad).max() > 0
+            assert np.abs(grad).max() > 0, path
             np.testing.assert_allclose(
-                grad, expected[path][0], rtol=1e-4, atol=1e-6
+                grad, expected[path][0], rtol=1e-4, atol=1e-6, err_msg=path
             )
         losses = result["losses"][path]
-        np.testing.assert_allclose(losses, expected[path][1], rtol=1e-4)
+        np.testing.assert_allclose(
+            losses, expected[path][1], rtol=1e-4, err_msg=path
+        )
         # The step trained: the weights moved between the calls.
         assert losses[0] != losses[1], (path, losses)
 
