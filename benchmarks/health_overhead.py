@@ -68,23 +68,26 @@ def digits():
     return data.data.astype("float32") / 16.0, data.target.astype("int32")
 
 
-def dense():
+def dense(widths=(128, 64)):
+    """64-128-64-10 by default (17 226 weights)."""
     return keras.Sequential(
         [
             keras.Input((64,)),
-            L.Dense(128, activation="relu"),
-            L.Dense(64, activation="relu"),
+            *[L.Dense(w, activation="relu") for w in widths],
             L.Dense(10, activation="softmax"),
         ]
     )
 
 
-def conv():
+def conv(filters=(16, 32)):
+    """Conv 16 and 32 filters by default (9 930 weights)."""
     return keras.Sequential(
         [
             keras.Input((8, 8, 1)),
-            L.Conv2D(16, 3, activation="relu", padding="same"),
-            L.Conv2D(32, 3, activation="relu", padding="same"),
+            *[
+                L.Conv2D(f, 3, activation="relu", padding="same")
+                for f in filters
+            ],
             L.MaxPooling2D(),
             L.Flatten(),
             L.Dense(10, activation="softmax"),
@@ -101,29 +104,13 @@ def recurrent():
 def dense_large():
     """64-1024-1024-10: the dense net's six weight tensors, 65 times the
     weights (1 126 410)."""
-    return keras.Sequential(
-        [
-            keras.Input((64,)),
-            L.Dense(1024, activation="relu"),
-            L.Dense(1024, activation="relu"),
-            L.Dense(10, activation="softmax"),
-        ]
-    )
+    return dense((1024, 1024))
 
 
 def conv_wide():
     """The conv net with 64 and 128 filters: six weight tensors, 94 986
     weights, about 15 times the conv net's multiply-adds per image."""
-    return keras.Sequential(
-        [
-            keras.Input((8, 8, 1)),
-            L.Conv2D(64, 3, activation="relu", padding="same"),
-            L.Conv2D(128, 3, activation="relu", padding="same"),
-            L.MaxPooling2D(),
-            L.Flatten(),
-            L.Dense(10, activation="softmax"),
-        ]
-    )
+    return conv((64, 128))
 
 
 NETS = {
