@@ -388,22 +388,11 @@ class GradientHealth(keras.callbacks.Callback):
         found = diagnose(
             self.records,
             self._thresholds,
-            first_bad_loss_step=None if bad_loss is None else bad_loss[1],
+            first_bad_loss_step=bad_loss,
             skip=skip,
             new=len(new),
             state=self._diagnose_state,
         )
-        if bad_loss is not None and bad_loss[0] < bad_loss[1]:
-            found = [
-                dataclasses.replace(
-                    p,
-                    evidence=f"{p.evidence} at one of the steps "
-                    f"{bad_loss[0]}-{bad_loss[1]} (run in one call)",
-                )
-                if p.name == "nan" and p.layer is None
-                else p
-                for p in found
-            ]
         # Several records are read at once: report in the order the
         # problems appeared.
         found.sort(key=lambda p: (p.step, DIAGNOSES.index(p.name)))

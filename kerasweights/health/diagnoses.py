@@ -170,16 +170,29 @@ def _detect_nan(records, t, first_bad_loss_step):
                 )
             ]
     if first_bad_loss_step is not None:
+        first, last = _step_range(first_bad_loss_step)
+        where = (
+            ""
+            if first == last
+            else f" at one of the steps {first}-{last} (run in one call)"
+        )
         return [
             Diagnosis(
                 "nan",
                 None,
-                first_bad_loss_step,
-                "the training loss became non-finite",
+                last,
+                f"the training loss became non-finite{where}",
                 FIXES["nan"],
             )
         ]
     return []
+
+
+def _step_range(step):
+    """``(first, last)`` from a step or a pair of steps."""
+    if isinstance(step, tuple | list):
+        return int(step[0]), int(step[1])
+    return int(step), int(step)
 
 
 def _usable_one(rec):
@@ -460,8 +473,11 @@ def diagnose(
         thresholds: A `Thresholds`; defaults when None.
         first_bad_loss_step: The first step whose loss was non-finite, as
             fit's batch logs show it (`GradientHealth` passes it with
-            ``on_problem="stop"`` or ``"raise"``), or None. Reported as
-            ``nan`` in the loss only when no new record shows a NaN.
+            ``on_problem="stop"`` or ``"raise"``), or a ``(first, last)``
+            pair when it is only known to be one of those steps (several
+            steps per call; the diagnosis names ``last``), or None.
+            Reported as ``nan`` in the loss only when no new record shows
+            a NaN.
         skip: Names of diagnoses not to run (already reported).
         new: How many of the records are new since the last call (None:
             all of them).

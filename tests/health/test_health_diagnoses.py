@@ -192,6 +192,19 @@ def test_loss_not_decreasing_checks_once_and_needs_two_windows():
     assert diagnose(flat, t, new=2) == []
 
 
+def test_first_bad_loss_step_is_a_fallback_and_may_be_a_range():
+    recs = _records([1.0, 1.0, 1.0])
+    (d,) = diagnose(recs, first_bad_loss_step=(1, 3), skip=["oscillating"])
+    assert (d.name, d.layer, d.step) == ("nan", None, 3)
+    assert "one of the steps 1-3" in d.evidence
+    (d,) = diagnose(recs, first_bad_loss_step=2)
+    assert d.step == 2 and "one of" not in d.evidence
+    # A record that shows the NaN names its own step, with no range.
+    recs[-1].loss = float("nan")
+    (d,) = diagnose(recs, first_bad_loss_step=(1, 3), new=1)
+    assert d.step == 2 and "one of" not in d.evidence
+
+
 def test_skipped_steps_are_not_problems():
     recs = _records([1.0] * 6, norm=1e9)
     for r in recs:
